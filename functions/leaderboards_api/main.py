@@ -1,0 +1,299 @@
+"""The private leaderboards API (``../shared/spec/leaderboards-api.md``): leaderboards,
+candidate models and the workspace's registered models. Handlers parse, call a service,
+respond; everything else lives in ``shared/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+import functions_framework
+
+from shared import bootstrap
+from shared.domain.auth import Scope
+from shared.domain.candidates import (
+    CandidateCreate,
+    CandidatePublic,
+    RegisteredModelCreate,
+    RegisteredModelPublic,
+)
+from shared.domain.leaderboards import LeaderboardConfig, LeaderboardPublic, LeaderboardUpdate
+from shared.domain.paging import ListQuery, Page
+from shared.domain.views import LeaderboardDetail
+from shared.http.api import Api, Call, Reply, Route
+from shared.http.openapi import openapi_document
+from shared.services import leaderboards as lb_service
+from shared.services import models as model_service
+
+READ, WRITE = Scope.LEADERBOARDS_READ.value, Scope.LEADERBOARDS_WRITE.value
+
+
+def c() -> bootstrap.Container:
+    return bootstrap.container()
+
+
+def _created(result: tuple[Any, bool]) -> Reply:
+    body, created = result
+    return Reply(body, 201 if created else 200, {} if created else {"Idempotent-Replayed": "true"})
+
+
+# --- leaderboards ------------------------------------------------------------------------
+def list_leaderboards(call: Call) -> Page[LeaderboardPublic]:
+    return lb_service.list_leaderboards(
+        leaderboards=c().leaderboards, principal=call.principal, query=call.query(ListQuery)
+    )
+
+
+def create_leaderboard(call: Call) -> Reply:
+    return _created(
+        lb_service.create_leaderboard(
+            leaderboards=c().leaderboards,
+            clock=c().clock,
+            principal=call.principal,
+            body=call.json(),
+            context=c().validation_context,
+            idempotency_key=call.header("Idempotency-Key"),
+        )
+    )
+
+
+def get_leaderboard(call: Call) -> LeaderboardDetail:
+    return lb_service.get_leaderboard(
+        leaderboards=c().leaderboards,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+    )
+
+
+def update_leaderboard(call: Call) -> LeaderboardPublic:
+    return lb_service.update_leaderboard(
+        leaderboards=c().leaderboards,
+        clock=c().clock,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        body=call.json(),
+        context=c().validation_context,
+    )
+
+
+def delete_leaderboard(call: Call) -> Reply:
+    lb_service.delete_leaderboard(
+        leaderboards=c().leaderboards,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+    )
+    return Reply({"deleted": True, "id": call.params["leaderboard_id"]})
+
+
+# --- candidate models --------------------------------------------------------------------
+def list_candidates(call: Call) -> Page[CandidatePublic]:
+    return model_service.list_candidates(
+        leaderboards=c().leaderboards,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        query=call.query(ListQuery),
+    )
+
+
+def add_candidate(call: Call) -> Reply:
+    return _created(
+        model_service.add_candidate(
+            leaderboards=c().leaderboards,
+            secrets=c().secrets,
+            clock=c().clock,
+            check_url=c().check_url,
+            principal=call.principal,
+            leaderboard_id=call.params["leaderboard_id"],
+            body=call.json(),
+            idempotency_key=call.header("Idempotency-Key"),
+        )
+    )
+
+
+def remove_candidate(call: Call) -> Reply:
+    model_service.remove_candidate(
+        leaderboards=c().leaderboards,
+        clock=c().clock,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        leaderboard_model_id=call.params["leaderboard_model_id"],
+    )
+    return Reply({"deleted": True, "id": call.params["leaderboard_model_id"]})
+
+
+# --- registered models -------------------------------------------------------------------
+def list_models(call: Call) -> Page[RegisteredModelPublic]:
+    return model_service.list_registered(
+        leaderboards=c().leaderboards, principal=call.principal, query=call.query(ListQuery)
+    )
+
+
+def register_model(call: Call) -> Reply:
+    return _created(
+        model_service.register_model(
+            leaderboards=c().leaderboards,
+            secrets=c().secrets,
+            clock=c().clock,
+            check_url=c().check_url,
+            principal=call.principal,
+            body=call.json(),
+            idempotency_key=call.header("Idempotency-Key"),
+        )
+    )
+
+
+def get_model(call: Call) -> RegisteredModelPublic:
+    return model_service.get_registered(
+        leaderboards=c().leaderboards, principal=call.principal, model_id=call.params["model_id"]
+    )
+
+
+def delete_model(call: Call) -> Reply:
+    model_service.delete_registered(
+        leaderboards=c().leaderboards, principal=call.principal, model_id=call.params["model_id"]
+    )
+    return Reply({"deleted": True, "id": call.params["model_id"]})
+
+
+# --- service -----------------------------------------------------------------------------
+def healthz(call: Call) -> Reply:
+    # Ready means Firestore answers: one cheap read of a document that need not exist.
+    c().db.collection("_health").document("ping").get(timeout=5)
+    return Reply({"status": "ok"})
+
+
+def openapi(call: Call) -> Reply:
+    return Reply(openapi_document(title="Podium leaderboards API", version="1", routes=ROUTES))
+
+
+LB = "/api/leaderboards/<leaderboard_id>"
+ROUTES: list[Route] = [
+    Route(
+        "GET",
+        "/api/leaderboards",
+        list_leaderboards,
+        "List leaderboards",
+        READ,
+        query=ListQuery,
+        response=Page[LeaderboardPublic],
+        errors=(422,),
+    ),
+    Route(
+        "POST",
+        "/api/leaderboards",
+        create_leaderboard,
+        "Create a leaderboard",
+        WRITE,
+        body=LeaderboardConfig,
+        response=LeaderboardPublic,
+        status=201,
+        errors=(402,),
+    ),
+    Route(
+        "GET",
+        LB,
+        get_leaderboard,
+        "Get a leaderboard with its challenge, models and runs",
+        READ,
+        response=LeaderboardDetail,
+        errors=(404,),
+    ),
+    Route(
+        "PATCH",
+        LB,
+        update_leaderboard,
+        "Update a leaderboard (or send a schedule document)",
+        WRITE,
+        body=LeaderboardUpdate,
+        response=LeaderboardPublic,
+        errors=(402, 404),
+    ),
+    Route(
+        "DELETE",
+        LB,
+        delete_leaderboard,
+        "Delete a leaderboard and everything under it",
+        WRITE,
+        errors=(402, 404),
+    ),
+    Route(
+        "GET",
+        LB + "/models",
+        list_candidates,
+        "List candidate models",
+        READ,
+        query=ListQuery,
+        response=Page[CandidatePublic],
+        errors=(404, 422),
+    ),
+    Route(
+        "POST",
+        LB + "/models",
+        add_candidate,
+        "Add a candidate model",
+        WRITE,
+        body=CandidateCreate,
+        response=CandidatePublic,
+        status=201,
+        errors=(402, 404),
+    ),
+    Route(
+        "DELETE",
+        LB + "/models/<leaderboard_model_id>",
+        remove_candidate,
+        "Remove a candidate model",
+        WRITE,
+        errors=(404,),
+    ),
+    Route(
+        "GET",
+        "/api/models",
+        list_models,
+        "List registered models",
+        READ,
+        query=ListQuery,
+        response=Page[RegisteredModelPublic],
+        errors=(422,),
+    ),
+    Route(
+        "POST",
+        "/api/models",
+        register_model,
+        "Register a model endpoint",
+        WRITE,
+        body=RegisteredModelCreate,
+        response=RegisteredModelPublic,
+        status=201,
+    ),
+    Route(
+        "GET",
+        "/api/models/<model_id>",
+        get_model,
+        "Get a registered model",
+        READ,
+        response=RegisteredModelPublic,
+        errors=(404,),
+    ),
+    Route(
+        "DELETE",
+        "/api/models/<model_id>",
+        delete_model,
+        "Delete a registered model (refused while a leaderboard uses it)",
+        WRITE,
+        errors=(404, 409),
+    ),
+    Route("GET", "/api/openapi.json", openapi, "This document"),
+    Route("GET", "/healthz", healthz, "Readiness: answers 200 once Firestore answers"),
+]
+
+api = Api(
+    title="leaderboards_api",
+    routes=ROUTES,
+    authenticate=lambda: c().authenticate,
+    max_body_bytes=lambda: c().settings.max_body_bytes,
+)
+
+
+@functions_framework.http
+def leaderboards_api(request: flask.Request) -> flask.Response:
+    return api(request)

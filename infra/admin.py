@@ -1,0 +1,103 @@
+"""Operator CLI: bootstrap a self-hosted deployment's workspaces and tokens.
+
+Uses the same settings as the functions (GOOGLE_CLOUD_PROJECT, FIRESTORE_EMULATOR_HOST, ...).
+Every command prints one JSON line, so scripts can read it.
+
+    python -m infra.admin create-workspace --name NAME [--plan free|pro]
+    python -m infra.admin create-token --workspace ID --scopes leaderboards:read,... [--name N]
+    python -m infra.admin list-tokens --workspace ID
+    python -m infra.admin revoke-token --workspace ID --token-id tok_...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from shared.bootstrap import Container
+from shared.domain.auth import ALL_SCOPES, parse_scopes
+from shared.domain.errors import PodiumError
+from shared.services import access
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, default=str))
+
+
+def create_workspace(c: Container, args: argparse.Namespace) -> None:
+    ws = access.create_workspace(
+        workspaces=c.workspaces, clock=c.clock, name=args.name, plan=args.plan, workspace_id=args.id
+    )
+    token, _ = access.mint_token(
+        tokens=c.tokens,
+        workspaces=c.workspaces,
+        clock=c.clock,
+        workspace_id=str(ws["id"]),
+        scopes=ALL_SCOPES,
+        name="owner",
+    )
+    _print({"workspace_id": ws["id"], "token": token})
+
+
+def create_token(c: Container, args: argparse.Namespace) -> None:
+    token, record = access.mint_token(
+        tokens=c.tokens,
+        workspaces=c.workspaces,
+        clock=c.clock,
+        workspace_id=args.workspace,
+        scopes=parse_scopes(args.scopes),
+        name=args.name,
+    )
+    _print({"token": token, "token_id": record.token_id, "scopes": record.scopes})
+
+
+def list_tokens(c: Container, args: argparse.Namespace) -> None:
+    items = access.list_tokens(tokens=c.tokens, workspace_id=args.workspace)
+    _print({"items": [t.model_dump(mode="json") for t in items]})
+
+
+def revoke_token(c: Container, args: argparse.Namespace) -> None:
+    access.revoke_token(
+        tokens=c.tokens, clock=c.clock, workspace_id=args.workspace, token_id=args.token_id
+    )
+    _print({"revoked": args.token_id})
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m infra.admin", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    cw = sub.add_parser("create-workspace", help="create a workspace and an owner token")
+    cw.add_argument("--name", required=True)
+    cw.add_argument("--plan", choices=["free", "pro"], default="free")
+    cw.add_argument("--id", help="workspace id (default: generated)")
+    cw.set_defaults(run=create_workspace)
+    ct = sub.add_parser("create-token", help="mint a scoped token")
+    ct.add_argument("--workspace", required=True)
+    ct.add_argument("--scopes", required=True, help=f"comma-separated: {sorted(ALL_SCOPES)}")
+    ct.add_argument("--name")
+    ct.set_defaults(run=create_token)
+    lt = sub.add_parser("list-tokens", help="list a workspace's tokens (never their values)")
+    lt.add_argument("--workspace", required=True)
+    lt.set_defaults(run=list_tokens)
+    rt = sub.add_parser("revoke-token", help="revoke a token by its token_id")
+    rt.add_argument("--workspace", required=True)
+    rt.add_argument("--token-id", required=True)
+    rt.set_defaults(run=revoke_token)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(Container(), args)
+    except (PodiumError, ValueError) as exc:
+        detail = exc.detail if isinstance(exc, PodiumError) else str(exc)
+        print(json.dumps({"error": detail}), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

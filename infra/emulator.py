@@ -1,0 +1,129 @@
+"""The Firestore emulator for the local stack and the tests.
+
+``gcloud emulators firestore start`` when the Cloud SDK has it; otherwise firebase-tools from
+npm (``npx firebase-tools emulators:start``). The emulator runs in its own process group so
+stopping it stops the JVM that gcloud spawns too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1:8081"
+
+
+class EmulatorError(RuntimeError):
+    pass
+
+
+def is_listening(host_port: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host_port}/", timeout=1) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _command(host_port: str, project: str, workdir: Path) -> list[str]:
+    gcloud = shutil.which("gcloud")
+    if gcloud:
+        return [gcloud, "emulators", "firestore", "start", f"--host-port={host_port}", "--quiet"]
+    npx = shutil.which("npx")
+    if npx:
+        host, port = host_port.rsplit(":", 1)
+        config = workdir / "firebase.json"
+        config.write_text(
+            json.dumps({"emulators": {"firestore": {"host": host, "port": int(port)}}})
+        )
+        return [
+            npx, "--yes", "firebase-tools@13", "emulators:start", "--only", "firestore",
+            "--project", project, "--config", str(config),
+        ]  # fmt: skip
+    raise EmulatorError(
+        "No Firestore emulator: install the Google Cloud SDK with the cloud-firestore-emulator "
+        "component (and Java 17+), or Node.js with npx for firebase-tools"
+    )
+
+
+class FirestoreEmulator:
+    def __init__(self, host_port: str = DEFAULT_HOST, project: str = "demo-podium") -> None:
+        self.host_port = host_port
+        self.project = project
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_path: Path | None = None
+
+    @property
+    def started_here(self) -> bool:
+        return self._proc is not None
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start the emulator, or reuse one already listening at ``host_port``."""
+        if is_listening(self.host_port):
+            return
+        workdir = Path(tempfile.mkdtemp(prefix="podium-emulator-"))
+        self._log_path = workdir / "emulator.log"
+        log = self._log_path.open("wb")
+        self._proc = subprocess.Popen(
+            _command(self.host_port, self.project, workdir),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stop() takes the JVM down too
+            cwd=workdir,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if is_listening(self.host_port):
+                return
+            if self._proc.poll() is not None:
+                break
+            time.sleep(0.25)
+        tail = self._log_path.read_text(errors="replace")[-2000:]
+        self.stop()
+        raise EmulatorError(f"Firestore emulator did not start at {self.host_port}:\n{tail}")
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            self._proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(timeout=10)
+        self._proc = None
+
+    def reset(self) -> None:
+        """Delete every document (the emulator's own endpoint for it)."""
+        url = (
+            f"http://{self.host_port}/emulator/v1/projects/{self.project}"
+            "/databases/(default)/documents"
+        )
+        req = urllib.request.Request(url, method="DELETE")  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10):  # noqa: S310
+            pass
+
+
+@contextmanager
+def running(
+    host_port: str = DEFAULT_HOST, project: str = "demo-podium"
+) -> Iterator[FirestoreEmulator]:
+    emulator = FirestoreEmulator(host_port, project)
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()

@@ -1,0 +1,314 @@
+"""Leaderboards: what a request may say, the rules across fields, and what a response shows.
+
+One ``LeaderboardConfig`` holds every rule. Create validates the body with it; PATCH validates
+the body with ``LeaderboardUpdate`` (exactly the spec's updatable fields), merges it onto the
+stored config and validates the merge with ``LeaderboardConfig`` again, so a PATCH can never
+produce a leaderboard that create would have refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from shared.domain.base import (
+    RequestModel,
+    ResponseModel,
+    RuleViolation,
+    Timestamp,
+    case_insensitive,
+)
+from shared.domain.schedule import Schedule
+
+INPUT_PLACEHOLDER = "{input}"
+MAX_PROMPT_CHARS = 50_000
+MAX_METADATA_BYTES = 16_384
+
+
+class DatasetType(StrEnum):
+    GET = "GET"
+    PUSH = "PUSH"
+
+
+class EvalType(StrEnum):
+    EXACT = "exact"
+    JUDGE = "judge"
+    HUMAN = "human"
+
+
+class LeaderboardStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
+class ChosenModelStrategy(StrEnum):
+    MANUAL = "manual"
+    RANKING_WINNER = "ranking_winner"
+
+
+class JudgeProvider(StrEnum):
+    OPENROUTER = "OpenRouter"
+
+
+class EvalMetadata(RequestModel):
+    """Scoring options. Unknown keys are refused: a typo here would silently change scores."""
+
+    case_sensitive: bool = False
+    numeric_tolerance: float | None = Field(default=None, ge=0)
+    extract_regex: str | None = Field(default=None, max_length=500)
+    strip_punctuation: bool = False
+    rubric: str | None = Field(default=None, max_length=10_000)
+
+    @field_validator("extract_regex")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return v
+
+
+class DatasetMetadata(RequestModel):
+    """Where a row's input and expected answer live; other keys are kept as the user's notes."""
+
+    model_config = RequestModel.model_config | {"extra": "allow"}
+
+    input_field: str | None = Field(default=None, min_length=1, max_length=200)
+    expected_field: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+def _bounded_json(v: Any, what: str) -> Any:
+    if v is not None and len(json.dumps(v, default=str)) > MAX_METADATA_BYTES:
+        raise ValueError(f"{what} is larger than {MAX_METADATA_BYTES} bytes")
+    return v
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+
+
+class PushSettings(RequestModel):
+    """How a PUSH (webhook) dataset gathers events. Bounds keep one workspace's firehose from
+    becoming everyone's bill."""
+
+    auto_limit_size: bool = True
+    max_samples_to_gather: int = Field(default=1000, ge=1, le=100_000)
+    daily_event_limit: int = Field(default=5000, ge=1, le=1_000_000)
+    monthly_event_limit: int = Field(default=50_000, ge=1, le=10_000_000)
+    consolidate_every_events: int = Field(default=500, ge=1, le=100_000)
+    consolidate_every_hours: int = Field(default=24, ge=1, le=720)
+    dedupe: bool = True
+
+    @model_validator(mode="after")
+    def _monthly_covers_daily(self) -> PushSettings:
+        if self.monthly_event_limit < self.daily_event_limit:
+            raise RuleViolation(
+                "monthly_event_limit", "monthly_event_limit must be at least daily_event_limit"
+            )
+        return self
+
+
+class LeaderboardConfig(PushSettings):
+    """Everything a leaderboard is configured with; the body of POST /api/leaderboards."""
+
+    name: Name
+    description: str | None = Field(default=None, max_length=5000)
+    status: Annotated[LeaderboardStatus, case_insensitive(LeaderboardStatus)] = (
+        LeaderboardStatus.ACTIVE
+    )
+    system_prompt: Prompt | None = None
+    model_prompt: Prompt | None = None
+    dataset_type: Annotated[DatasetType, case_insensitive(DatasetType)] = DatasetType.GET
+    dataset_url: str | None = Field(default=None, max_length=2048)
+    dataset_metadata: DatasetMetadata | None = None
+    dataset_auto_labels: bool = False
+    eval_type: Annotated[EvalType, case_insensitive(EvalType)] = EvalType.JUDGE
+    eval_metadata: EvalMetadata | None = None
+    judge_provider: Annotated[JudgeProvider, case_insensitive(JudgeProvider)] | None = None
+    judge_model: str | None = Field(default=None, min_length=1, max_length=200)
+    category: str | None = Field(default=None, max_length=100)
+    constraints: dict[str, Any] | None = None
+    chosen_leaderboard_model_id: str | None = None
+    chosen_model_strategy: Annotated[ChosenModelStrategy, case_insensitive(ChosenModelStrategy)] = (
+        ChosenModelStrategy.MANUAL
+    )
+    schedule: Schedule | None = None
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints_size(cls, v: Any) -> Any:
+        return _bounded_json(v, "constraints")
+
+    @field_validator("dataset_metadata")
+    @classmethod
+    def _metadata_size(cls, v: DatasetMetadata | None) -> DatasetMetadata | None:
+        if v is not None:
+            _bounded_json(v.model_dump(), "dataset_metadata")
+        return v
+
+    @field_validator("dataset_url")
+    @classmethod
+    def _hf_url(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
+        from shared.domain.datasets import normalize_hf_jsonl_url
+
+        ctx = info.context or {}
+        return normalize_hf_jsonl_url(v, ctx.get("hf_endpoint", "https://huggingface.co"))
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> LeaderboardConfig:
+        if self.system_prompt is None and self.model_prompt is None:
+            raise RuleViolation("system_prompt", "system_prompt or model_prompt is required")
+        if not any(INPUT_PLACEHOLDER in (p or "") for p in (self.system_prompt, self.model_prompt)):
+            raise RuleViolation(
+                "system_prompt",
+                "the task prompt must contain the {input} placeholder "
+                "(in system_prompt or model_prompt)",
+            )
+        if self.dataset_type == DatasetType.GET and not self.dataset_url:
+            raise RuleViolation("dataset_url", "dataset_url is required when dataset_type is GET")
+        if self.dataset_type == DatasetType.PUSH and self.dataset_url:
+            raise RuleViolation(
+                "dataset_url", "dataset_url is only for GET datasets; PUSH datasets receive events"
+            )
+        if (self.judge_provider is None) != (self.judge_model is None):
+            raise RuleViolation(
+                "judge_model" if self.judge_model is None else "judge_provider",
+                "judge_provider and judge_model go together: give both to configure the judge "
+                "by hand, or neither to let Podium choose it",
+            )
+        return self
+
+    @property
+    def judge_auto(self) -> bool:
+        return self.judge_provider is None and self.judge_model is None
+
+
+# The spec's updatable fields, and only those: anything else in a PATCH is a 422.
+UPDATABLE_FIELDS: tuple[str, ...] = (
+    "name",
+    "description",
+    "status",
+    "dataset_type",
+    "dataset_url",
+    "dataset_metadata",
+    "dataset_auto_labels",
+    "eval_type",
+    "eval_metadata",
+    "judge_provider",
+    "judge_model",
+    "category",
+    "constraints",
+    "model_prompt",
+    "system_prompt",
+    "chosen_leaderboard_model_id",
+    "chosen_model_strategy",
+    "schedule",
+)
+
+
+class LeaderboardUpdate(RequestModel):
+    """Body of PATCH /api/leaderboards/{id}. Field rules are checked on the merged config."""
+
+    name: Any = None
+    description: Any = None
+    status: Any = None
+    dataset_type: Any = None
+    dataset_url: Any = None
+    dataset_metadata: Any = None
+    dataset_auto_labels: Any = None
+    eval_type: Any = None
+    eval_metadata: Any = None
+    judge_provider: Any = None
+    judge_model: Any = None
+    category: Any = None
+    constraints: Any = None
+    model_prompt: Any = None
+    system_prompt: Any = None
+    chosen_leaderboard_model_id: Any = None
+    chosen_model_strategy: Any = None
+    schedule: Any = None
+
+
+assert set(LeaderboardUpdate.model_fields) == set(UPDATABLE_FIELDS)
+
+
+class JudgeConfig(ResponseModel):
+    provider: str | None
+    model: str | None
+    auto: bool
+
+
+class DatasetView(ResponseModel):
+    type: DatasetType
+    url: str | None
+    metadata: dict[str, Any] | None
+    auto_labels: bool
+    push: PushSettings | None
+
+
+class EvaluationView(ResponseModel):
+    type: EvalType
+    metadata: dict[str, Any] | None
+    judge: JudgeConfig | None
+
+
+class Challenge(ResponseModel):
+    """The task as a model sees it: prompt, data and how answers are judged."""
+
+    name: str
+    description: str | None
+    system_prompt: str | None
+    model_prompt: str | None
+    dataset: DatasetView
+    evaluation: EvaluationView
+    constraints: dict[str, Any] | None
+    category: str | None
+
+
+class LeaderboardPublic(ResponseModel):
+    id: str
+    name: str
+    description: str | None
+    status: LeaderboardStatus
+    system_prompt: str | None
+    model_prompt: str | None
+    dataset_type: DatasetType
+    dataset_url: str | None
+    dataset_metadata: dict[str, Any] | None
+    dataset_auto_labels: bool
+    eval_type: EvalType
+    eval_metadata: dict[str, Any] | None
+    judge_provider: str | None
+    judge_model: str | None
+    judge_auto_decide: bool
+    category: str | None
+    constraints: dict[str, Any] | None
+    chosen_leaderboard_model_id: str | None
+    chosen_model_strategy: ChosenModelStrategy
+    schedule: dict[str, Any] | None
+    next_scheduled_at: Timestamp | None = None
+    # PUSH dataset settings (stored for every leaderboard; they apply once dataset_type is PUSH).
+    auto_limit_size: bool
+    max_samples_to_gather: int
+    daily_event_limit: int
+    monthly_event_limit: int
+    consolidate_every_events: int
+    consolidate_every_hours: int
+    dedupe: bool
+    model_count: int
+    created_at: Timestamp
+    updated_at: Timestamp

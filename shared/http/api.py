@@ -1,0 +1,146 @@
+"""A function's router: a table of routes over werkzeug's ``Map``.
+
+functions-framework sends every path to one target function (see its ``__init__.py``), so a
+function that serves a group of endpoints routes internally. Each route declares its scope, its
+request and response models; dispatch enforces the scope before the handler runs, and the
+OpenAPI document is generated from the same table (``shared/http/openapi.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import flask
+from pydantic import BaseModel
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
+
+from shared.domain.auth import Principal
+from shared.domain.base import parse
+from shared.domain.errors import MalformedBody
+from shared.http.errors import error_body
+
+log = logging.getLogger("podium.http")
+
+Authenticate = Callable[[str | None], Principal]
+Q = TypeVar("Q", bound=BaseModel)
+
+
+@dataclass
+class Reply:
+    body: BaseModel | Mapping[str, Any] | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """What a handler gets: the request, who is calling, the path parameters."""
+
+    request: flask.Request
+    params: dict[str, str]
+    principal_or_none: Principal | None
+    max_body_bytes: int
+
+    @property
+    def principal(self) -> Principal:
+        assert self.principal_or_none is not None, "route declared no scope"
+        return self.principal_or_none
+
+    def header(self, name: str) -> str | None:
+        return self.request.headers.get(name)
+
+    def json(self, *, empty: Any = None) -> Any:
+        """The JSON body. No body reads as ``empty``; anything unparsable is a 400."""
+        length = self.request.content_length
+        if length is not None and length > self.max_body_bytes:
+            raise RequestEntityTooLarge(f"Request body is larger than {self.max_body_bytes} bytes")
+        raw = self.request.get_data(cache=True)
+        if len(raw) > self.max_body_bytes:
+            raise RequestEntityTooLarge(f"Request body is larger than {self.max_body_bytes} bytes")
+        if not raw.strip():
+            return {} if empty is None else empty
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedBody(f"Request body is not valid JSON: {exc}") from exc
+
+    def query(self, model: type[Q]) -> Q:
+        args = {k: v for k, v in self.request.args.items()}
+        return parse(model, args)
+
+
+Handler = Callable[[Call], Reply | BaseModel]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # werkzeug syntax: /api/leaderboards/<leaderboard_id>
+    handler: Handler
+    summary: str
+    scope: str | None = None  # None: no authentication (health, OpenAPI)
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+
+
+class Api:
+    def __init__(
+        self,
+        *,
+        title: str,
+        routes: list[Route],
+        authenticate: Callable[[], Authenticate],
+        max_body_bytes: Callable[[], int] = lambda: 1_048_576,
+    ) -> None:
+        self.title = title
+        self.routes = routes
+        self._authenticate = authenticate
+        self._max_body_bytes = max_body_bytes
+        self._map = Map(
+            [Rule(r.path, endpoint=i, methods=[r.method]) for i, r in enumerate(routes)],
+            strict_slashes=False,
+        )
+
+    def __call__(self, request: flask.Request) -> flask.Response:
+        try:
+            adapter = self._map.bind_to_environ(request.environ)
+            index, params = adapter.match(request.path, method=request.method)
+            route = self.routes[index]
+            principal = None
+            if route.scope is not None:
+                principal = self._authenticate()(request.headers.get("Authorization"))
+                principal.require(route.scope)
+            call = Call(request, dict(params), principal, self._max_body_bytes())
+            result = route.handler(call)
+            reply = result if isinstance(result, Reply) else Reply(result, route.status)
+            return _json(reply.body, reply.status, reply.headers)
+        except NotFound:
+            return _json({"detail": f"No route for {request.method} {request.path}"}, 404, {})
+        except HTTPException as exc:
+            status, body, headers = error_body(exc)
+            return _json(body, status, headers)
+        except Exception as exc:
+            status, body, headers = error_body(exc)
+            return _json(body, status, headers)
+
+
+def _json(
+    body: BaseModel | Mapping[str, Any] | None, status: int, headers: dict[str, str]
+) -> flask.Response:
+    if status == 204 or body is None:
+        return flask.Response(status=status, headers=headers)
+    payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return flask.Response(
+        json.dumps(payload, ensure_ascii=False, default=str),
+        status=status,
+        headers=headers,
+        mimetype="application/json",
+    )

@@ -1,0 +1,106 @@
+"""Workspaces, API tokens and authentication: who may call, and on behalf of which workspace."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from shared.domain.auth import ALL_SCOPES, Principal
+from shared.domain.clock import Clock
+from shared.domain.errors import InvalidInput, NotFound, Unauthenticated
+from shared.domain.plans import PLANS
+from shared.domain.tokens import TokenPublic, hash_token, new_token, token_id_for
+from shared.repositories.workspaces import TokenRepository, WorkspaceRepository
+
+
+def create_workspace(
+    *,
+    workspaces: WorkspaceRepository,
+    clock: Clock,
+    name: str,
+    plan: str = "free",
+    workspace_id: str | None = None,
+) -> dict[str, object]:
+    if plan not in PLANS:
+        raise InvalidInput.field("plan", f"unknown plan {plan!r}; known: {sorted(PLANS)}")
+    if not name.strip():
+        raise InvalidInput.field("name", "a workspace needs a name")
+    ws_id = workspace_id or "ws_" + secrets.token_hex(8)
+    record = {"id": ws_id, "name": name.strip(), "plan": plan, "created_at": clock()}
+    workspaces.create(ws_id, record)
+    return record
+
+
+def mint_token(
+    *,
+    tokens: TokenRepository,
+    workspaces: WorkspaceRepository,
+    clock: Clock,
+    workspace_id: str,
+    scopes: frozenset[str] = ALL_SCOPES,
+    name: str | None = None,
+) -> tuple[str, TokenPublic]:
+    """Create a token; the plaintext is returned once and never stored."""
+    if workspaces.get(workspace_id) is None:
+        raise NotFound(f"Workspace {workspace_id!r} not found")
+    token = new_token()
+    token_hash = hash_token(token)
+    record = {
+        "token_id": token_id_for(token_hash),
+        "workspace_id": workspace_id,
+        "name": name,
+        "scopes": sorted(scopes),
+        "prefix": token[: len("podium_") + 4],
+        "created_at": clock(),
+        "last_used_at": None,
+        "revoked_at": None,
+    }
+    tokens.create(token_hash, record)
+    return token, TokenPublic.model_validate(record)
+
+
+def list_tokens(*, tokens: TokenRepository, workspace_id: str) -> list[TokenPublic]:
+    return [TokenPublic.model_validate(t) for t in tokens.list(workspace_id)]
+
+
+def revoke_token(
+    *, tokens: TokenRepository, clock: Clock, workspace_id: str, token_id: str
+) -> None:
+    if not tokens.revoke(workspace_id, token_id, clock()):
+        raise NotFound(f"Token {token_id!r} not found in workspace {workspace_id!r}")
+
+
+def authenticate(
+    *,
+    tokens: TokenRepository,
+    workspaces: WorkspaceRepository,
+    clock: Clock,
+    authorization: str | None,
+    touch_interval: timedelta,
+) -> Principal:
+    """Resolve an ``Authorization: Bearer`` header to a principal, or raise Unauthenticated.
+
+    Every failure reads the same to the caller, so a probe learns nothing about which tokens
+    exist or were revoked.
+    """
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Missing bearer token (Authorization: Bearer <token>)")
+    token_hash = hash_token(token.strip())
+    record = tokens.get(token_hash)
+    if record is None or record.get("revoked_at") is not None:
+        raise Unauthenticated("Invalid or revoked token")
+    workspace = workspaces.get(record["workspace_id"])
+    if workspace is None:
+        raise Unauthenticated("Invalid or revoked token")
+    now = clock()
+    last = record.get("last_used_at")
+    # Throttled: a write per request would contend on one document for a busy token.
+    if last is None or now - last >= touch_interval:
+        tokens.touch(token_hash, now)
+    return Principal(
+        workspace_id=record["workspace_id"],
+        plan=str(workspace.get("plan", "free")),
+        scopes=frozenset(record.get("scopes", [])),
+        token_id=record["token_id"],
+    )

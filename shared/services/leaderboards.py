@@ -1,0 +1,175 @@
+"""Leaderboard use cases: create, read, list, update, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shared.domain.auth import Principal
+from shared.domain.base import parse
+from shared.domain.candidates import CandidatePublic
+from shared.domain.clock import Clock
+from shared.domain.errors import InvalidInput, NotFound
+from shared.domain.leaderboards import (
+    DatasetType,
+    LeaderboardConfig,
+    LeaderboardPublic,
+    LeaderboardUpdate,
+)
+from shared.domain.paging import ListQuery, Page
+from shared.domain.plans import require_delete, require_schedules
+from shared.domain.schedule import SCHEDULE_BODY_KEYS, Schedule, next_cron_time
+from shared.domain.views import (
+    LeaderboardDetail,
+    candidate_public,
+    leaderboard_detail,
+    leaderboard_public,
+)
+from shared.repositories.base import Doc, DuplicateId
+from shared.repositories.leaderboards import LeaderboardRepository
+from shared.services.ids import check_replay, fingerprint, resource_id
+
+
+def create_leaderboard(
+    *,
+    leaderboards: LeaderboardRepository,
+    clock: Clock,
+    principal: Principal,
+    body: Mapping[str, Any],
+    context: dict[str, Any],
+    idempotency_key: str | None = None,
+) -> tuple[LeaderboardPublic, bool]:
+    """Returns the leaderboard and whether it was created now (False: an idempotent replay)."""
+    config = parse(LeaderboardConfig, body, context=context)
+    if config.chosen_leaderboard_model_id is not None:
+        raise InvalidInput.field(
+            "chosen_leaderboard_model_id", "a new leaderboard has no models yet; set it later"
+        )
+    if config.schedule is not None:
+        require_schedules(principal.plan)
+    ws = principal.workspace_id
+    lb_id = resource_id("lb", ws, idempotency_key)
+    now = clock()
+    record: Doc = {
+        **config.model_dump(mode="json"),
+        "id": lb_id,
+        "workspace_id": ws,
+        "model_count": 0,
+        "created_at": now,
+        "updated_at": now,
+        "next_scheduled_at": _next_due(config.schedule, clock),
+        "request_fingerprint": fingerprint(body),
+    }
+    try:
+        leaderboards.create(ws, lb_id, record)
+    except DuplicateId:
+        stored = _get(leaderboards, ws, lb_id)
+        check_replay(stored, record["request_fingerprint"])
+        return leaderboard_public(stored), False
+    return leaderboard_public(record), True
+
+
+def list_leaderboards(
+    *, leaderboards: LeaderboardRepository, principal: Principal, query: ListQuery
+) -> Page[LeaderboardPublic]:
+    docs, total = leaderboards.page(principal.workspace_id, limit=query.limit, offset=query.offset)
+    return Page(
+        items=[leaderboard_public(d) for d in docs],
+        total=total,
+        limit=query.limit,
+        offset=query.offset,
+    )
+
+
+def get_leaderboard(
+    *, leaderboards: LeaderboardRepository, principal: Principal, leaderboard_id: str
+) -> LeaderboardDetail:
+    ws = principal.workspace_id
+    doc = _get(leaderboards, ws, leaderboard_id)
+    models: list[CandidatePublic] = [
+        candidate_public(c) for c in leaderboards.candidates(ws, leaderboard_id)
+    ]
+    return leaderboard_detail(doc, models=models, recent_runs=[])
+
+
+def update_leaderboard(
+    *,
+    leaderboards: LeaderboardRepository,
+    clock: Clock,
+    principal: Principal,
+    leaderboard_id: str,
+    body: Mapping[str, Any],
+    context: dict[str, Any],
+) -> LeaderboardPublic:
+    patch = _patch_fields(body)
+    if patch.get("schedule") is not None:
+        require_schedules(principal.plan)
+    ws = principal.workspace_id
+
+    def mutate(current: Doc) -> Doc:
+        merged = {k: current.get(k) for k in LeaderboardConfig.model_fields} | patch
+        # Switching to PUSH drops the GET file URL rather than refusing the switch.
+        if str(patch.get("dataset_type") or "").upper() == DatasetType.PUSH and (
+            "dataset_url" not in patch
+        ):
+            merged["dataset_url"] = None
+        config = parse(LeaderboardConfig, merged, context=context)
+        chosen = config.chosen_leaderboard_model_id
+        if (
+            "chosen_leaderboard_model_id" in patch
+            and chosen is not None
+            and leaderboards.get_candidate(ws, leaderboard_id, chosen) is None
+        ):
+            raise InvalidInput.field(
+                "chosen_leaderboard_model_id",
+                f"{chosen!r} is not a candidate model of this leaderboard",
+            )
+        return {
+            **current,
+            **config.model_dump(mode="json"),
+            "updated_at": clock(),
+            "next_scheduled_at": _next_due(config.schedule, clock),
+        }
+
+    return leaderboard_public(leaderboards.update(ws, leaderboard_id, mutate))
+
+
+def delete_leaderboard(
+    *, leaderboards: LeaderboardRepository, principal: Principal, leaderboard_id: str
+) -> None:
+    # The plan is checked after the existence check, inside the transaction, so a free
+    # workspace probing someone else's id still gets the same 404 as anyone.
+    leaderboards.delete(
+        principal.workspace_id, leaderboard_id, check=lambda _doc: require_delete(principal.plan)
+    )
+
+
+def _patch_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a PATCH sets. A body that is itself a schedule document (the spec's
+    ``-d @schedule.json``) sets ``schedule``."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput.field((), "expected a JSON object")
+    if SCHEDULE_BODY_KEYS & body.keys():
+        others = sorted(body.keys() - SCHEDULE_BODY_KEYS)
+        if others:
+            raise InvalidInput.field(
+                others[0],
+                "a schedule document sent as the whole body cannot be mixed with other fields; "
+                'send {"schedule": {...}, ...} instead',
+            )
+        body = {"schedule": dict(body)}
+    if not body:
+        raise InvalidInput.field((), "nothing to update: send at least one updatable field")
+    update = parse(LeaderboardUpdate, dict(body))
+    return update.model_dump(exclude_unset=True)
+
+
+def _next_due(schedule: Schedule | None, clock: Clock) -> Any:
+    return next_cron_time(schedule, clock()) if schedule is not None else None
+
+
+def _get(leaderboards: LeaderboardRepository, ws: str, lb_id: str) -> Doc:
+    doc = leaderboards.get(ws, lb_id)
+    if doc is None:
+        raise NotFound("Leaderboard not found")
+    return doc
