@@ -29,7 +29,7 @@ class EmulatorError(RuntimeError):
 
 def is_listening(host_port: str) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{host_port}/", timeout=1) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"http://{host_port}/", timeout=1) as resp:
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -112,7 +112,7 @@ class FirestoreEmulator:
             f"http://{self.host_port}/emulator/v1/projects/{self.project}"
             "/databases/(default)/documents"
         )
-        req = urllib.request.Request(url, method="DELETE")  # noqa: S310
+        req = urllib.request.Request(url, method="DELETE")
         with urllib.request.urlopen(req, timeout=10):  # noqa: S310
             pass
 

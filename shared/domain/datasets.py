@@ -35,4 +35,5 @@ def normalize_hf_jsonl_url(url: str, hf_endpoint: str) -> str:
         raise ValueError(f"must be a Hugging Face dataset file URL of the form {expected}")
     if ".." in m["path"].split("/"):
         raise ValueError("the file path may not contain '..'")
-    return f"{hf_endpoint.rstrip('/')}/datasets/{m['owner']}/{m['repo']}/resolve/{m['rev']}/{m['path']}"
+    repo = f"{m['owner']}/{m['repo']}"
+    return f"{hf_endpoint.rstrip('/')}/datasets/{repo}/resolve/{m['rev']}/{m['path']}"

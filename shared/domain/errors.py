@@ -76,7 +76,8 @@ class EntitlementRequired(PodiumError):
         self.plan = plan
         super().__init__(
             detail
-            or f"The '{plan}' plan does not include '{entitlement}'; upgrade the workspace to use it"
+            or f"The '{plan}' plan does not include '{entitlement}'; "
+            "upgrade the workspace to use it"
         )
 
 

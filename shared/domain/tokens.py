@@ -9,7 +9,7 @@ from pydantic import Field
 
 from shared.domain.base import ResponseModel, Timestamp
 
-TOKEN_PREFIX = "podium_"
+TOKEN_PREFIX = "podium_"  # noqa: S105 - a public prefix, not a secret
 
 
 def new_token() -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from google.api_core.exceptions import Aborted
 from google.cloud import firestore
 
-from shared.domain.errors import Conflict
+from shared.domain.errors import Conflict, TransientFailure
+
+T = TypeVar("T")
 
 Doc = dict[str, Any]
 
@@ -28,3 +32,22 @@ def page(query: Any, *, order_by: str, limit: int, offset: int) -> tuple[list[Do
         .stream()
     )
     return [d.to_dict() or {} for d in docs], total
+
+
+# Contended commits are retried by the client keeping their "spot in line"; more attempts than
+# the default 5 let a burst of writers to one document (a leaderboard's counters) all land.
+TRANSACTION_ATTEMPTS = 20
+
+
+def transact(db: firestore.Client, fn: Callable[[firestore.Transaction], T]) -> T:
+    """Run ``fn`` in a transaction; exhausted retries become a retryable 503, not a 500."""
+    wrapped = firestore.transactional(fn)
+    try:
+        result: T = wrapped(db.transaction(max_attempts=TRANSACTION_ATTEMPTS))
+    except ValueError as exc:
+        if isinstance(exc.__cause__, Aborted):
+            raise TransientFailure(
+                "Too many concurrent changes to the same resource; retry shortly", retry_after=1
+            ) from exc
+        raise
+    return result

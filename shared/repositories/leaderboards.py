@@ -20,7 +20,7 @@ from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 
 from shared.domain.errors import Conflict, NotFound
-from shared.repositories.base import Doc, DuplicateId, page
+from shared.repositories.base import Doc, DuplicateId, page, transact
 
 LeaderboardCheck = Callable[[Doc], None]
 
@@ -62,7 +62,6 @@ class LeaderboardRepository:
         two PATCHes cannot lose each other's fields."""
         ref = self._lb(ws, lb_id)
 
-        @firestore.transactional
         def run(tx: firestore.Transaction) -> Doc:
             snap = ref.get(transaction=tx)
             if not snap.exists:
@@ -71,8 +70,7 @@ class LeaderboardRepository:
             tx.set(ref, new)
             return new
 
-        result: Doc = run(self._db.transaction())
-        return result
+        return transact(self._db, run)
 
     def delete(self, ws: str, lb_id: str, check: LeaderboardCheck) -> None:
         """Remove the leaderboard and everything under it.
@@ -84,7 +82,6 @@ class LeaderboardRepository:
         """
         ref = self._lb(ws, lb_id)
 
-        @firestore.transactional
         def run(tx: firestore.Transaction) -> None:
             snap = ref.get(transaction=tx)
             if not snap.exists:
@@ -96,7 +93,7 @@ class LeaderboardRepository:
                 tx.update(self._registered(ws).document(model_id), {"usage_count": _inc(-1)})
             tx.delete(ref)
 
-        run(self._db.transaction())
+        transact(self._db, run)
         self._db.recursive_delete(ref)
 
     # --- candidates ---------------------------------------------------------------------
@@ -117,7 +114,6 @@ class LeaderboardRepository:
         lb_ref = self._lb(ws, lb_id)
         ref = self._candidates(ws, lb_id).document(lm_id)
 
-        @firestore.transactional
         def run(tx: firestore.Transaction) -> tuple[Doc, bool]:
             lb = lb_ref.get(transaction=tx)
             if not lb.exists:
@@ -137,8 +133,7 @@ class LeaderboardRepository:
                 tx.update(reg_ref, {"usage_count": _inc(1)})
             return record, True
 
-        result: tuple[Doc, bool] = run(self._db.transaction())
-        return result
+        return transact(self._db, run)
 
     def get_candidate(self, ws: str, lb_id: str, lm_id: str) -> Doc | None:
         snap = self._candidates(ws, lb_id).document(lm_id).get()
@@ -157,7 +152,6 @@ class LeaderboardRepository:
         lb_ref = self._lb(ws, lb_id)
         ref = self._candidates(ws, lb_id).document(lm_id)
 
-        @firestore.transactional
         def run(tx: firestore.Transaction) -> None:
             lb = lb_ref.get(transaction=tx)
             snap = ref.get(transaction=tx)
@@ -174,7 +168,7 @@ class LeaderboardRepository:
                 tx.update(reg, {"usage_count": _inc(-1)})
             tx.delete(ref)
 
-        run(self._db.transaction())
+        transact(self._db, run)
 
     # --- registered models --------------------------------------------------------------
     def create_registered(self, ws: str, model_id: str, record: Doc) -> None:
@@ -193,7 +187,6 @@ class LeaderboardRepository:
     def delete_registered(self, ws: str, model_id: str) -> None:
         ref = self._registered(ws).document(model_id)
 
-        @firestore.transactional
         def run(tx: firestore.Transaction) -> None:
             snap = ref.get(transaction=tx)
             if not snap.exists:
@@ -205,7 +198,7 @@ class LeaderboardRepository:
                 )
             tx.delete(ref)
 
-        run(self._db.transaction())
+        transact(self._db, run)
 
 
 def _inc(n: int) -> Any:
