@@ -1,0 +1,72 @@
+"""Wall-clock time of the paired bootstrap in pure Python.
+
+    python -m benchmarks.bench_statistics
+
+The finalize task ranks a run inside one Cloud Run request, so ``summarize`` must stay well under
+a few seconds for realistic sizes. Data are synthetic: 0/1 exact-match scores and 0-1 judge
+scores with a few unscored (None) samples, since missing entries cost an extra gather per
+resample.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from functools import partial
+
+from shared.domain.statistics import significantly_better, summarize
+
+SIZES = [  # (models, samples, resamples)
+    (3, 500, 2000),
+    (5, 1000, 2000),
+    (5, 5000, 2000),
+    (10, 5000, 2000),
+]
+REPEATS = 3
+
+
+def make_scores(
+    models: int, samples: int, *, missing: float, seed: int = 1
+) -> dict[str, list[float | None]]:
+    rng = random.Random(seed)
+    scores: dict[str, list[float | None]] = {}
+    for m in range(models):
+        skill = 0.5 + 0.03 * m
+        if m % 2 == 0:  # exact match
+            column: list[float] = [1.0 if rng.random() < skill else 0.0 for _ in range(samples)]
+        else:  # judged, on the 0-10 scale normalised to 0-1
+            column = [min(10, max(0, round(rng.gauss(10 * skill, 2)))) / 10 for _ in range(samples)]
+        scores[f"family{m}/model"] = [None if rng.random() < missing else v for v in column]
+    return scores
+
+
+def best_of(fn: Callable[[], object]) -> float:
+    timings = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        fn()
+        timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def main() -> None:
+    print(f"best of {REPEATS} runs, one core")
+    print(f"{'models':>6} {'samples':>7} {'resamples':>9} {'missing':>7} {'summarize':>10}")
+    for models, samples, resamples in SIZES:
+        for missing in (0.0, 0.02):
+            scores = make_scores(models, samples, missing=missing)
+            seconds = best_of(partial(summarize, scores, resamples=resamples))
+            print(f"{models:>6} {samples:>7} {resamples:>9} {missing:>7.0%} {seconds:>9.3f}s")
+
+    print()
+    print(f"{'samples':>7} {'resamples':>9} {'significantly_better':>20}")
+    for samples in (1000, 5000):
+        scores = make_scores(2, samples, missing=0.02)
+        a, b = list(scores)
+        seconds = best_of(partial(significantly_better, scores, b, a))
+        print(f"{samples:>7} {2000:>9} {seconds:>19.3f}s")
+
+
+if __name__ == "__main__":
+    main()
