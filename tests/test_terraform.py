@@ -1,0 +1,443 @@
+"""terraform/ tied to the code.
+
+`terraform validate` and `plan` need the google provider, which cannot be downloaded here, so
+these tests parse terraform/ with python-hcl2 and check it against what the code says:
+infra/path_map.py (functions, public and internal routes), shared.config.Settings (environment),
+shared.tasks.queue (queue names), and infra.stage (the bundles Terraform uploads).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from infra import path_map, stage
+from shared.config import Settings
+from shared.tasks import queue as task_queue
+
+ROOT = Path(__file__).resolve().parent.parent
+TERRAFORM = ROOT / "terraform"
+
+# Environment variables terraform/functions.tf sets that shared.config.Settings does not read
+# yet. The Cloud Tasks adapter (shared/tasks/cloud.py) needs them from the composition root:
+# WORKERS_URL (task target and OIDC audience), TASKS_MODE (cloud vs local), TASKS_LOCATION
+# (queue region), TASKS_INVOKER_SA (OIDC identity). Add each as a Settings field, then delete it
+# here: test_pending_settings_are_still_pending fails once a name has become a field.
+PENDING_SETTINGS: frozenset[str] = frozenset(
+    {"WORKERS_URL", "TASKS_MODE", "TASKS_LOCATION", "TASKS_INVOKER_SA"}
+)
+
+# Deployed by terraform/ before infra/path_map.py routes to them (INTERNAL_ROUTES will gain
+# ("/tasks/tick", "scheduler") and ("/tasks", "workers")). Until then they are held to the
+# internal-function rules only; once routed, to every rule, with no change needed here.
+NOT_YET_ROUTED: frozenset[str] = frozenset({"workers", "scheduler"})
+
+# One queue per provider family, plus judging and control work (DESIGN.md).
+QUEUES: frozenset[str] = frozenset(
+    {"inference-openrouter", "inference-huggingface", "inference-custom", "judge", "control"}
+)
+
+# python-hcl2 v8 keeps the quotes around string literals and marks blocks unless told otherwise;
+# with these options a literal is a plain str, an expression is "${...}", a block is a list.
+_HCL = hcl2.SerializationOptions(
+    with_comments=False, explicit_blocks=False, strip_string_quotes=True
+)
+_LOCAL_REF = re.compile(r"^\$\{local\.(\w+)\}$")
+_BACKEND_REF = re.compile(r'^\$\{google_compute_backend_service\.public\["(\w+)"\]\.id\}$')
+_FUNCTION_URI = re.compile(
+    r'^\$\{google_cloudfunctions2_function\.this\["(\w+)"\]\.service_config\[0\]\.uri\}(/.*)$'
+)
+
+
+# --- reading terraform/ -------------------------------------------------------------------------
+
+
+@cache
+def _files() -> dict[str, dict[str, Any]]:
+    parsed: dict[str, dict[str, Any]] = {}
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        parsed[path.name] = hcl2.loads(path.read_text(), serialization_options=_HCL)
+    assert parsed, f"no .tf files in {TERRAFORM}"
+    return parsed
+
+
+def _resources(kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for doc in _files().values():
+        for entry in doc.get("resource", []):
+            for name, body in entry.get(kind, {}).items():
+                assert name not in found, f"{kind}.{name} is defined twice"
+                found[name] = body
+    return found
+
+
+def _resource(kind: str, name: str) -> dict[str, Any]:
+    resources = _resources(kind)
+    assert name in resources, f"terraform/ has no {kind}.{name}"
+    return resources[name]
+
+
+def _all_resources() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (kind, name, body)
+        for doc in _files().values()
+        for entry in doc.get("resource", [])
+        for kind, named in entry.items()
+        for name, body in named.items()
+    ]
+
+
+@cache
+def _locals() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for doc in _files().values():
+        for block in doc.get("locals", []):
+            for key, value in block.items():
+                assert key not in merged, f"local.{key} is defined twice"
+                merged[key] = value
+    return merged
+
+
+def _local(name: str) -> Any:
+    assert name in _locals(), f"terraform/ has no local.{name}"
+    return _locals()[name]
+
+
+def _resolve(value: Any) -> Any:
+    """A literal as is; a bare ``${local.x}`` as local.x's literal value."""
+    if isinstance(value, str) and (m := _LOCAL_REF.match(value)):
+        return _local(m.group(1))
+    return value
+
+
+def _variable_default(name: str) -> Any:
+    for doc in _files().values():
+        for entry in doc.get("variable", []):
+            if name in entry:
+                return entry[name].get("default")
+    raise AssertionError(f"terraform/ has no variable {name!r}")
+
+
+def _tf_functions() -> dict[str, dict[str, Any]]:
+    functions = _local("functions")
+    assert isinstance(functions, dict), "local.functions must be a literal map"
+    return functions
+
+
+def _function_resource() -> dict[str, Any]:
+    fn = _resource("google_cloudfunctions2_function", "this")
+    assert fn["for_each"] == "${local.function_config}"
+    return fn
+
+
+def _public_functions() -> set[str]:
+    return {fn for _, fn in path_map.PUBLIC_ROUTES}
+
+
+def _internal_functions() -> set[str]:
+    return {fn for _, fn in path_map.INTERNAL_ROUTES} | NOT_YET_ROUTED
+
+
+# --- functions ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("function", path_map.functions())
+def test_every_routed_function_is_deployed_with_its_entry_point(function: str) -> None:
+    tf_functions = _tf_functions()
+    assert function in tf_functions, f"local.functions in terraform/functions.tf lacks {function}"
+    assert tf_functions[function]["entry_point"] == function
+    build = _function_resource()["build_config"][0]
+    assert build["entry_point"] == "${each.value.entry_point}"
+    assert build["runtime"] == "python311"
+
+
+@pytest.mark.parametrize("function", path_map.functions())
+def test_every_routed_function_folder_has_its_entry_point(function: str) -> None:
+    main = ROOT / "functions" / function / "main.py"
+    assert main.is_file(), f"{main.relative_to(ROOT)} is missing"
+    assert re.search(rf"^def {function}\(", main.read_text(), re.MULTILINE), (
+        f"{main.relative_to(ROOT)} defines no top-level {function}(request), the entry point"
+    )
+
+
+def test_deployed_functions_are_routed_or_announced() -> None:
+    unrouted = set(_tf_functions()) - set(path_map.functions())
+    assert unrouted <= NOT_YET_ROUTED, f"deployed but not in infra/path_map.py: {unrouted}"
+    assert set(_tf_functions()) >= NOT_YET_ROUTED
+
+
+def test_public_flag_matches_the_path_map() -> None:
+    for name, fn in _tf_functions().items():
+        expected = name in _public_functions()
+        assert fn["public"] is expected, f"{name}: public should be {expected}"
+        assert not (expected and name in _internal_functions()), (
+            f"{name} is both public and internal"
+        )
+
+
+def test_public_functions_only_take_load_balancer_traffic() -> None:
+    service = _function_resource()["service_config"][0]
+    assert re.fullmatch(
+        r'\$\{each\.value\.public \? "ALLOW_INTERNAL_AND_GCLB" : [^?]+\}',
+        service["ingress_settings"],
+    ), service["ingress_settings"]
+    assert _local("public_functions") == (
+        "${{for name, fn in local.function_config : name => fn if fn.public}}"
+    )
+    assert _local("internal_functions") == (
+        "${{for name, fn in local.function_config : name => fn if !fn.public}}"
+    )
+
+
+def test_only_public_functions_admit_everyone() -> None:
+    everyone = {"allUsers", "allAuthenticatedUsers"}
+    for kind, name, body in _all_resources():
+        members = [*body.get("members", []), body.get("member")]
+        if everyone & set(members):
+            assert body.get("for_each") == "${local.public_functions}", (
+                f"{kind}.{name} grants {everyone & set(members)} beyond the public functions"
+            )
+    invoker = _resource("google_cloud_run_v2_service_iam_member", "task_invoker")
+    assert invoker["for_each"] == "${local.internal_functions}"
+    assert invoker["role"] == "roles/run.invoker"
+    assert invoker["member"] == "serviceAccount:${google_service_account.invoker.email}"
+
+
+# --- load balancer ------------------------------------------------------------------------------
+
+
+def _path_rules() -> dict[str, str]:
+    url_map = _resource("google_compute_url_map", "https")
+    rules: dict[str, str] = {}
+    for matcher in url_map["path_matcher"]:
+        assert "dynamic" not in matcher, "write path rules out literally, so they can be checked"
+        for rule in matcher.get("path_rule", []):
+            m = _BACKEND_REF.match(rule["service"])
+            assert m, f"path rule {rule['paths']} routes to {rule['service']}"
+            for path in rule["paths"]:
+                assert path not in rules, f"path {path} appears in two rules"
+                rules[path] = m.group(1)
+    return rules
+
+
+def test_url_map_path_rules_are_the_public_routes() -> None:
+    expected: dict[str, str] = {}
+    for prefix, function in path_map.PUBLIC_ROUTES:
+        expected[prefix] = function
+        expected[prefix.rstrip("/") + "/*"] = function
+    assert _path_rules() == expected
+
+
+def test_url_map_default_is_the_default_function() -> None:
+    url_map = _resource("google_compute_url_map", "https")
+    default = f'${{google_compute_backend_service.public["{path_map.DEFAULT_FUNCTION}"].id}}'
+    assert url_map["default_service"] == default
+    matchers = {m["name"]: m for m in url_map["path_matcher"]}
+    for host_rule in url_map["host_rule"]:
+        assert matchers[host_rule["path_matcher"]]["default_service"] == default
+
+
+def test_internal_functions_are_not_behind_the_load_balancer() -> None:
+    for kind in ("google_compute_region_network_endpoint_group", "google_compute_backend_service"):
+        for name, body in _resources(kind).items():
+            assert body.get("for_each") == "${local.public_functions}", f"{kind}.{name}"
+    url_map = _resource("google_compute_url_map", "https")
+    backends = [
+        url_map["default_service"],
+        *(m["default_service"] for m in url_map["path_matcher"]),
+    ]
+    routed = set(_path_rules().values())
+    for backend in backends:
+        m = _BACKEND_REF.match(backend)
+        assert m, backend
+        routed.add(m.group(1))
+    assert not routed & _internal_functions()
+
+
+def test_http_only_redirects_to_https() -> None:
+    redirect = _resource("google_compute_url_map", "http_redirect")
+    assert redirect["default_url_redirect"][0]["https_redirect"] is True
+    assert "default_service" not in redirect
+
+
+# --- scheduler ----------------------------------------------------------------------------------
+
+
+def test_scheduler_tick_reaches_the_scheduler_as_the_invoker() -> None:
+    job = _resource("google_cloud_scheduler_job", "tick")
+    target = job["http_target"][0]
+    m = _FUNCTION_URI.match(target["uri"])
+    assert m, target["uri"]
+    function, path = m.groups()
+    assert (function, path) == ("scheduler", "/tasks/tick")
+    if function in path_map.functions():
+        assert path_map.function_for(path) == function
+    oidc = target["oidc_token"][0]
+    assert oidc["service_account_email"] == "${google_service_account.invoker.email}"
+    assert oidc["audience"] == target["uri"].removesuffix(path)
+
+
+# --- environment --------------------------------------------------------------------------------
+
+
+def _plain_env_names() -> set[str]:
+    env = _resolve(_function_resource()["service_config"][0]["environment_variables"])
+    assert isinstance(env, dict), "environment_variables must be a literal map or local.<map>"
+    return set(env)
+
+
+def _secret_env_names() -> set[str]:
+    service = _function_resource()["service_config"][0]
+    dynamic = [d for d in service.get("dynamic", []) if "secret_environment_variables" in d]
+    assert len(dynamic) == 1, "secret_environment_variables: one dynamic block over fn.secrets"
+    block = dynamic[0]["secret_environment_variables"]
+    assert block["for_each"] == "${toset(each.value.secrets)}"
+    assert block["content"][0]["key"] == "${secret_environment_variables.value}"
+    return {name for fn in _tf_functions().values() for name in fn["secrets"]}
+
+
+def _settings_fields() -> set[str]:
+    return {name.lower() for name in Settings.model_fields}
+
+
+def test_every_environment_variable_is_a_settings_field() -> None:
+    names = _plain_env_names() | _secret_env_names()
+    missing = {n for n in names if n.lower() not in _settings_fields()} - PENDING_SETTINGS
+    assert not missing, f"set by terraform/ but not fields of shared.config.Settings: {missing}"
+
+
+def test_pending_settings_are_still_pending() -> None:
+    stale = PENDING_SETTINGS - _plain_env_names()
+    assert not stale, f"PENDING_SETTINGS names what terraform/ no longer sets: {stale}"
+    wired = {n for n in PENDING_SETTINGS if n.lower() in _settings_fields()}
+    assert not wired, f"now Settings fields: remove {wired} from PENDING_SETTINGS"
+
+
+def test_functions_read_only_declared_secrets() -> None:
+    declared = _local("secrets")
+    for name, fn in _tf_functions().items():
+        assert set(fn["secrets"]) <= set(declared), f"{name} reads an undeclared secret"
+    assert {name.lower() for name in declared} <= _settings_fields()
+
+
+# --- queues -------------------------------------------------------------------------------------
+
+
+def test_queues_cover_every_provider_family_and_the_code() -> None:
+    queue = _resource("google_cloud_tasks_queue", "this")
+    assert queue["for_each"] == "${var.queues}"
+    assert queue["name"] == "${each.key}"
+    defaults = set(_variable_default("queues"))
+    assert defaults >= QUEUES
+    in_code = {
+        value
+        for key, value in vars(task_queue).items()
+        if key.startswith("QUEUE_") and isinstance(value, str)
+    }
+    assert in_code <= defaults, f"shared/tasks/queue.py enqueues on {in_code - defaults}"
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+_SECRET_LITERALS = [
+    re.compile(r"sk-or-v1-[0-9a-f]{16,}"),  # OpenRouter
+    re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),  # OpenAI-style keys
+    re.compile(r"\bhf_[A-Za-z0-9]{20,}"),  # Hugging Face
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=(?![A-Za-z0-9_=-])"),  # Fernet key
+]
+_SECRET_ATTRIBUTES = {"secret_data", "secret_data_wo", "password", "private_key", "api_key"}
+
+
+def _attribute_names(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {n for v in value.values() for n in _attribute_names(v)}
+    if isinstance(value, list):
+        return {n for v in value for n in _attribute_names(v)}
+    return set()
+
+
+def _secret_literals(text: str) -> list[str]:
+    return [m.group(0) for pattern in _SECRET_LITERALS for m in pattern.finditer(text)]
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "sk-or-v1-" + "0123456789abcdef" * 4,
+        "hf_" + "AbCdEfGhIjKlMnOpQrStUvWx",
+        "x8Kf2bq3Tn9vYw1ZrL0eDpH5sJmA7cU4gQ6iOoXyB-s=",  # the shape of a Fernet key
+    ],
+)
+def test_secret_literal_patterns_catch_a_planted_value(planted: str) -> None:
+    assert _secret_literals(f'value = "{planted}"')
+
+
+def test_no_secret_values_in_terraform() -> None:
+    assert not _resources("google_secret_manager_secret_version"), (
+        "secret versions carry values (and put them in the state): add them with gcloud"
+    )
+    for name, doc in _files().items():
+        assert not _attribute_names(doc) & _SECRET_ATTRIBUTES, name
+    for path in sorted(TERRAFORM.rglob("*.tf*")):
+        found = _secret_literals(path.read_text())
+        assert not found, f"{path.relative_to(ROOT)} holds what looks like a secret: {found}"
+
+
+# --- bundles ------------------------------------------------------------------------------------
+
+
+def test_terraform_uploads_what_infra_stage_builds() -> None:
+    obj = _resource("google_storage_bucket_object", "bundle")
+    assert obj["for_each"] == "${local.functions}"
+    assert obj["source"] == "${local.bundle_dir}/${each.key}.zip"
+    assert _local("bundle_dir") == '${coalesce(var.bundle_dir, "${path.module}/../build")}'
+    assert (TERRAFORM / ".." / "build").resolve() == stage.REPO_ROOT / "build"
+
+
+def _fake_repo(root: Path) -> Path:
+    (root / "functions" / "fn").mkdir(parents=True)
+    (root / "functions" / "fn" / "main.py").write_text("def fn(request):\n    return 'ok'\n")
+    (root / "shared" / "domain" / "__pycache__").mkdir(parents=True)
+    (root / "shared" / "__init__.py").write_text("")
+    (root / "shared" / "domain" / "__init__.py").write_text("X = 1\n")
+    (root / "shared" / "domain" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    (root / "requirements.txt").write_text("flask\n")
+    return root
+
+
+def test_stage_builds_a_bundle_with_main_at_the_root(tmp_path: Path) -> None:
+    root = _fake_repo(tmp_path / "repo")
+    archive = stage.stage_function("fn", out=tmp_path / "build", root=root)
+    assert archive == tmp_path / "build" / "fn.zip"
+    with zipfile.ZipFile(archive) as zf:
+        assert sorted(zf.namelist()) == [
+            "main.py",
+            "requirements.txt",
+            "shared/__init__.py",
+            "shared/domain/__init__.py",
+        ]
+        assert zf.read("main.py") == (root / "functions" / "fn" / "main.py").read_bytes()
+
+
+def test_stage_is_reproducible(tmp_path: Path) -> None:
+    root = _fake_repo(tmp_path / "repo")
+    first = stage.stage_function("fn", out=tmp_path / "a", root=root).read_bytes()
+    (root / "requirements.txt").touch()  # a new mtime alone must not change the bundle
+    second = stage.stage_function("fn", out=tmp_path / "b", root=root).read_bytes()
+    assert first == second
+
+
+def test_stage_refuses_a_function_without_main(tmp_path: Path) -> None:
+    root = _fake_repo(tmp_path / "repo")
+    built, errors = stage.stage(["fn", "ghost"], out=tmp_path / "build", root=root)
+    assert [p.name for p in built] == ["fn.zip"]
+    assert len(errors) == 1
+    assert "functions/ghost/main.py is missing" in errors[0]
