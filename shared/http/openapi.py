@@ -58,7 +58,10 @@ def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[s
             models.append((r.body, "validation"))
         if r.response is not None:
             models.append((r.response, "serialization"))
-    keys, defs = models_json_schema(models, ref_template=_REF) if models else ({}, {})
+    # Document the spec's snake_case names; camelCase aliases are accepted but not advertised.
+    keys, defs = (
+        models_json_schema(models, ref_template=_REF, by_alias=False) if models else ({}, {})
+    )
     paths: dict[str, dict[str, Any]] = {}
     for r in routes:
         path = _PARAM.sub(r"{\1}", r.path)
@@ -72,7 +75,7 @@ def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[s
             for p in _PARAM.findall(r.path)
         ]
         if r.query is not None:
-            qs = r.query.model_json_schema()
+            qs = r.query.model_json_schema(by_alias=False)
             for name, schema in qs.get("properties", {}).items():
                 params.append({"name": name, "in": "query", "required": False, "schema": schema})
         if params:

@@ -1,0 +1,92 @@
+"""``make dev``'s program (``python -m infra.dev``), run as a newcomer runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from infra.emulator import is_listening
+from tests.conftest import GET_LEADERBOARD, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+BANNER = re.compile(r"Podium API on (http://\S+) .* token: (podium_\S+)")
+
+
+def start_dev(env_overrides: dict[str, str]) -> tuple[subprocess.Popen[str], str, str]:
+    env = {**os.environ, **env_overrides}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.dev"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    assert proc.stdout is not None
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        if m := BANNER.search(line):
+            return proc, m[1], m[2]
+    proc.kill()
+    raise AssertionError("make dev printed no banner:\n" + "".join(seen))
+
+
+def stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGINT)
+    return proc.wait(timeout=60)
+
+
+def test_dev_starts_everything_and_ctrl_c_stops_it():
+    port, emu = free_port(), f"127.0.0.1:{free_port()}"
+    proc, url, token = start_dev({"PORT": str(port), "FIRESTORE_EMULATOR_HOST": emu})
+    try:
+        assert url == f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        created = client.post("/api/leaderboards", json=GET_LEADERBOARD)
+        assert created.status_code == 201, created.text
+        # The demo workspace is on the pro plan, so every spec example works.
+        lb = created.json()["id"]
+        sched = {"version": 2, "triggers": {"cron": {"enabled": True, "expression": "0 6 * * 1"}}}
+        assert client.patch(f"/api/leaderboards/{lb}", json=sched).status_code == 200
+    finally:
+        code = stop(proc)
+    assert code == 0
+    assert not is_listening(emu), "the emulator make dev started must stop with it"
+    try:
+        httpx.get(f"{url}/healthz", timeout=2)
+        raise AssertionError("the API still answers after Ctrl-C")
+    except httpx.TransportError:
+        pass
+
+
+def test_dev_reuses_a_running_emulator_and_leaves_it_running(emulator):
+    port = free_port()
+    proc, url, token = start_dev({"PORT": str(port), "FIRESTORE_EMULATOR_HOST": emulator.host_port})
+    try:
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        # A second start reuses the demo workspace and prints a new token for it.
+    finally:
+        assert stop(proc) == 0
+    assert is_listening(emulator.host_port)
+    proc2, url2, token2 = start_dev(
+        {"PORT": str(port), "FIRESTORE_EMULATOR_HOST": emulator.host_port}
+    )
+    try:
+        assert token2 != token
+        old = httpx.get(f"{url2}/api/leaderboards", headers={"Authorization": f"Bearer {token}"})
+        assert old.status_code == 200  # earlier tokens of the demo workspace stay valid
+    finally:
+        assert stop(proc2) == 0
