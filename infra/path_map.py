@@ -19,7 +19,7 @@ PUBLIC_ROUTES: Final[tuple[tuple[str, str], ...]] = (
 )
 
 # Reached only by Cloud Tasks / Cloud Scheduler (never through the load balancer).
-INTERNAL_ROUTES: Final[tuple[tuple[str, str], ...]] = ()
+INTERNAL_ROUTES: Final[tuple[tuple[str, str], ...]] = (("/tasks", "workers"),)
 
 DEFAULT_FUNCTION: Final = "leaderboards_api"
 

@@ -9,24 +9,38 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
+import httpx
 from google.cloud import firestore
 
 from shared.config import Settings, get_settings
 from shared.domain.auth import Principal
 from shared.domain.clock import Clock, utcnow
-from shared.providers.url_safety import check_outbound_url
+from shared.providers.factory import ProviderFactory
+from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
+from shared.providers.url_safety import OutboundGuard, check_outbound_url
 from shared.repositories.leaderboards import LeaderboardRepository
+from shared.repositories.runs import RunRepository
 from shared.repositories.workspaces import TokenRepository, WorkspaceRepository
 from shared.secrets import SecretBox
 from shared.services import access
+from shared.services.pipeline import Pipeline, PipelineConfig
+from shared.tasks.cloud import CloudTasksQueue
+from shared.tasks.queue import TaskQueue
 
 
 class Container:
-    def __init__(self, settings: Settings | None = None, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock = utcnow,
+        queue: TaskQueue | None = None,
+    ) -> None:
         self.settings = settings or get_settings()
         self.clock = clock
         # Fail at start-up, not mid-request, when a deployment lacks its keys.
         self.secrets = SecretBox(self.settings.secret_keys())
+        self._queue = queue
 
     @cached_property
     def db(self) -> firestore.Client:
@@ -43,6 +57,90 @@ class Container:
     @cached_property
     def leaderboards(self) -> LeaderboardRepository:
         return LeaderboardRepository(self.db)
+
+    @cached_property
+    def runs(self) -> RunRepository:
+        return RunRepository(self.db)
+
+    @cached_property
+    def queue(self) -> TaskQueue:
+        """Cloud Tasks in production. Locally the process that serves the workers owns a
+        LocalDispatcher and passes it in (``infra/dev.py``, ``tests/conftest.py``)."""
+        if self._queue is not None:
+            return self._queue
+        s = self.settings
+        if s.tasks_mode != "cloud" or not s.tasks_invoker_sa:
+            raise RuntimeError(
+                "No task queue: set TASKS_MODE=cloud with TASKS_INVOKER_SA and WORKERS_URL, "
+                "or run the local stack (make dev), which dispatches tasks itself"
+            )
+        from google.cloud import tasks_v2
+
+        return CloudTasksQueue(
+            client=tasks_v2.CloudTasksClient(),
+            project=s.google_cloud_project,
+            location=s.tasks_location,
+            target_base_url=s.workers_url,
+            invoker_service_account=s.tasks_invoker_sa,
+        )
+
+    @cached_property
+    def http(self) -> httpx.Client:
+        """One pooled client for every outbound call of this instance. trust_env is off: a
+        proxy variable in the environment must not silently reroute model traffic."""
+        s = self.settings
+        size = s.sample_concurrency * 4
+        return httpx.Client(
+            trust_env=False,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+        )
+
+    @cached_property
+    def providers(self) -> ProviderFactory:
+        s = self.settings
+        return ProviderFactory(
+            client=self.http,
+            openrouter_base_url=s.openrouter_base_url,
+            openrouter_api_key=s.openrouter_api_key.get_secret_value()
+            if s.openrouter_api_key
+            else None,
+            timeout=s.provider_timeout_seconds,
+            max_retries=s.provider_max_retries,
+            max_retry_wait=s.provider_max_retry_wait_seconds,
+            allow_private=s.podium_allow_private_endpoints,
+        )
+
+    def fetch_dataset(self, url: str, metadata: dict[str, Any] | None) -> DatasetFile:
+        meta = metadata or {}
+        return fetch_jsonl(
+            client=self.http,
+            url=url,
+            token=self.settings.hf_token.get_secret_value() if self.settings.hf_token else None,
+            max_rows=self.settings.dataset_max_rows,
+            max_bytes=self.settings.dataset_max_bytes,
+            input_field=meta.get("input_field"),
+            expected_field=meta.get("expected_field"),
+            url_guard=OutboundGuard(allow_private=self.settings.podium_allow_private_endpoints),
+        )
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        s = self.settings
+        return Pipeline(
+            runs=self.runs,
+            queue=self.queue,
+            providers=self.providers,
+            fetch_dataset=self.fetch_dataset,
+            secrets=self.secrets,
+            clock=self.clock,
+            config=PipelineConfig(
+                chunk_size=s.run_chunk_size,
+                sample_concurrency=s.sample_concurrency,
+                output_max_chars=s.output_max_chars,
+                cache_ttl=timedelta(hours=s.response_cache_ttl_hours),
+            ),
+        )
 
     @property
     def validation_context(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,8 @@ class Settings(BaseSettings):
 
     # --- outbound ---------------------------------------------------------------------------
     hf_endpoint: str = "https://huggingface.co"
+    # The deployment's Hugging Face token, sent when reading dataset files (private datasets).
+    hf_token: SecretStr | None = None
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     openrouter_api_key: SecretStr | None = None
     # Loopback and private-range model endpoints are refused unless this is set (local stack,
@@ -42,6 +45,33 @@ class Settings(BaseSettings):
     # Firestore's ~1 write/s per document on a busy token).
     token_touch_interval_seconds: int = Field(default=60, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # --- task fan-out -----------------------------------------------------------------------
+    # "local": the in-process dispatcher (make dev, tests); "cloud": Cloud Tasks.
+    tasks_mode: Literal["local", "cloud"] = "local"
+    tasks_location: str = "europe-west1"
+    # Base URL of the workers function, which Cloud Tasks calls (with an OIDC token of
+    # TASKS_INVOKER_SA); locally, the gateway's own address.
+    workers_url: str = "http://127.0.0.1:8080"
+    tasks_invoker_sa: str | None = None
+    # How many times a queue delivers a task (terraform/tasks.tf and the local dispatcher use
+    # the same number): on the last attempt a transient failure is recorded, not retried.
+    task_max_attempts: int = Field(default=5, ge=1, le=100)
+
+    # --- runs -------------------------------------------------------------------------------
+    dataset_max_rows: int = Field(default=50_000, ge=1)
+    dataset_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    # Samples per dataset chunk document and per inference task.
+    run_chunk_size: int = Field(default=50, ge=1, le=500)
+    # Concurrent model calls inside one task.
+    sample_concurrency: int = Field(default=8, ge=1, le=64)
+    provider_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Retries inside one call (short blips); longer outages go back to the queue as a 503.
+    provider_max_retries: int = Field(default=2, ge=0, le=10)
+    provider_max_retry_wait_seconds: float = Field(default=10.0, ge=0)
+    # Answers stored per sample are cut to this many characters (a chunk is one document).
+    output_max_chars: int = Field(default=8000, ge=100)
+    response_cache_ttl_hours: float = Field(default=168.0, ge=0)
 
     @field_validator("hf_endpoint", "openrouter_base_url")
     @classmethod

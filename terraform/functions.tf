@@ -86,6 +86,9 @@ locals {
     TASKS_MODE           = "cloud"
     TASKS_LOCATION       = var.region
     TASKS_INVOKER_SA     = google_service_account.invoker.email
+    # A worker records a transient failure as an error only on the last delivery the queue
+    # makes: it must know the inference and judge queues' max_attempts.
+    TASK_MAX_ATTEMPTS = tostring(min([for name, q in var.queues : q.max_attempts if name != "control"]...))
   }
 
   bundle_dir = coalesce(var.bundle_dir, "${path.module}/../build")

@@ -29,13 +29,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Reserved at import: parametrized tests build dataset URLs from it at collection time.
+HF_ENDPOINT = f"http://127.0.0.1:{free_port()}"
+DATASET_URL = f"{HF_ENDPOINT}/datasets/acme/support-evals/resolve/main/eval.jsonl"
+# Fast, small settings for the pipeline under test (production defaults are in shared/config.py).
+TEST_SETTINGS = {
+    "GOOGLE_CLOUD_PROJECT": PROJECT,
+    "PODIUM_ALLOW_PRIVATE_ENDPOINTS": "true",
+    "HF_ENDPOINT": HF_ENDPOINT,
+    "RUN_CHUNK_SIZE": "5",
+    "SAMPLE_CONCURRENCY": "4",
+    "PROVIDER_TIMEOUT_SECONDS": "2",
+    "PROVIDER_MAX_RETRIES": "1",
+    "PROVIDER_MAX_RETRY_WAIT_SECONDS": "0.2",
+    "TASK_MAX_ATTEMPTS": "4",
+}
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[FirestoreEmulator]:
     emu = FirestoreEmulator(f"127.0.0.1:{free_port()}", PROJECT)
     emu.start()
     os.environ["FIRESTORE_EMULATOR_HOST"] = emu.host_port
-    os.environ["GOOGLE_CLOUD_PROJECT"] = PROJECT
-    os.environ["PODIUM_ALLOW_PRIVATE_ENDPOINTS"] = "true"
+    os.environ.update(TEST_SETTINGS)
     os.environ.pop("PODIUM_SECRET_KEYS", None)
     try:
         yield emu
@@ -44,28 +60,80 @@ def emulator() -> Iterator[FirestoreEmulator]:
 
 
 @pytest.fixture(scope="session")
-def container(emulator: FirestoreEmulator) -> Iterator[Any]:
-    from shared import bootstrap
-    from shared.config import Settings
+def hf() -> Iterator[Any]:
+    """The Hugging Face stand-in, at HF_ENDPOINT."""
+    from tests.standins.hf_server import HFStandin
 
-    c = bootstrap.Container(Settings())
-    bootstrap.set_container(c)
-    yield c
-    bootstrap.set_container(None)
+    server = HFStandin().start(port=int(HF_ENDPOINT.rsplit(":", 1)[1]))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
-def base_url(container: Any) -> Iterator[str]:
-    from infra.gateway import serve
+def llm() -> Iterator[Any]:
+    """The OpenAI-compatible stand-in; OPENROUTER_BASE_URL points at it."""
+    from tests.standins.openai_server import OpenAIStandin
 
+    server = OpenAIStandin().start()
+    os.environ["OPENROUTER_BASE_URL"] = server.openrouter_base_url
+    yield server
+    server.stop()
+
+
+@dataclass
+class Stack:
+    container: Any
+    base_url: str
+    dispatcher: Any
+
+
+@pytest.fixture(scope="session")
+def stack(emulator: FirestoreEmulator, hf: Any, llm: Any) -> Iterator[Stack]:
+    """Every function behind the real gateway on a free port, with a local task dispatcher
+    delivering to it over HTTP, as under make dev."""
+    from infra.gateway import serve
+    from shared import bootstrap
+    from shared.config import Settings
+    from shared.tasks.limits import DEFAULT_QUEUE_LIMITS, QueueLimits
+    from shared.tasks.local import LocalDispatcher
+
+    settings = Settings()
     server = serve("127.0.0.1", 0)
+    base_url = f"http://127.0.0.1:{server.port}"
+    # Quick backoffs so retry scenarios finish fast; attempts as the settings say.
+    limits = {
+        name: QueueLimits(
+            max_concurrent=limit.max_concurrent,
+            max_per_second=100.0,
+            max_attempts=settings.task_max_attempts,
+            min_backoff=0.05,
+            max_backoff=0.5,
+        )
+        for name, limit in DEFAULT_QUEUE_LIMITS.items()
+    }
+    dispatcher = LocalDispatcher(base_url=base_url, queues=limits)
+    container = bootstrap.Container(settings, queue=dispatcher)
+    bootstrap.set_container(container)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    dispatcher.start()
     try:
-        yield f"http://127.0.0.1:{server.port}"
+        yield Stack(container, base_url, dispatcher)
     finally:
+        dispatcher.stop(timeout=10)
         server.shutdown()
         server.server_close()
+        bootstrap.set_container(None)
+
+
+@pytest.fixture(scope="session")
+def container(stack: Stack) -> Any:
+    return stack.container
+
+
+@pytest.fixture(scope="session")
+def base_url(stack: Stack) -> str:
+    return stack.base_url
 
 
 @dataclass
@@ -137,7 +205,7 @@ GET_LEADERBOARD: dict[str, Any] = {
     "name": "Support QA",
     "system_prompt": "Answer the support question clearly.\n\nQuestion:\n{input}",
     "dataset_type": "GET",
-    "dataset_url": "https://huggingface.co/datasets/acme/support-evals/resolve/main/eval.jsonl",
+    "dataset_url": DATASET_URL,
     "eval_type": "judge",
     "judge_provider": "OpenRouter",
     "judge_model": "openai/gpt-5.2",

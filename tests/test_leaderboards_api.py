@@ -6,7 +6,13 @@ import copy
 
 import pytest
 
-from tests.conftest import GET_LEADERBOARD, PUSH_LEADERBOARD, create_leaderboard, detail_of
+from tests.conftest import (
+    GET_LEADERBOARD,
+    HF_ENDPOINT,
+    PUSH_LEADERBOARD,
+    create_leaderboard,
+    detail_of,
+)
 
 SCHEDULE = {
     "version": 2,
@@ -129,12 +135,13 @@ def test_enums_accept_any_case(ws):
         ({"dataset_type": "FTP"}, ("dataset_type",), "GET"),
         ({"dataset_url": None}, ("dataset_url",), "required when dataset_type is GET"),
         ({"dataset_url": "https://example.com/x.jsonl"}, ("dataset_url",), "Hugging Face"),
+        ({"dataset_url": "https://huggingface.co/datasets/a/b/resolve/main/x.jsonl"}, ("dataset_url",), "Hugging Face"),
         (
-            {"dataset_url": "https://huggingface.co/datasets/acme/e/resolve/main/eval.csv"},
+            {"dataset_url": f"{HF_ENDPOINT}/datasets/acme/e/resolve/main/eval.csv"},
             ("dataset_url",),
             ".jsonl",
         ),
-        ({"dataset_url": "https://huggingface.co/acme/e/resolve/main/x.jsonl"}, ("dataset_url",), "Hugging Face"),
+        ({"dataset_url": f"{HF_ENDPOINT}/acme/e/resolve/main/x.jsonl"}, ("dataset_url",), "Hugging Face"),
         ({"eval_type": "vibes"}, ("eval_type",), "exact"),
         ({"judge_model": None}, ("judge_model",), "go together"),
         ({"judge_provider": None}, ("judge_provider",), "go together"),
@@ -178,10 +185,10 @@ def test_push_refuses_dataset_url_and_bad_limits(ws):
 def test_blob_link_is_stored_as_resolve_url(ws):
     body = create_leaderboard(
         ws,
-        dataset_url="https://huggingface.co/datasets/acme/support-evals/blob/main/data/eval.jsonl?download=true",
+        dataset_url=f"{HF_ENDPOINT}/datasets/acme/support-evals/blob/main/data/eval.jsonl?download=true",
     )
     assert body["dataset_url"] == (
-        "https://huggingface.co/datasets/acme/support-evals/resolve/main/data/eval.jsonl"
+        f"{HF_ENDPOINT}/datasets/acme/support-evals/resolve/main/data/eval.jsonl"
     )
 
 
@@ -308,7 +315,7 @@ def test_patch_every_updatable_field(ws):
         "description": "d",
         "status": "paused",
         "dataset_type": "GET",
-        "dataset_url": "https://huggingface.co/datasets/a/b/resolve/v2/x.jsonl",
+        "dataset_url": f"{HF_ENDPOINT}/datasets/a/b/resolve/v2/x.jsonl",
         "dataset_metadata": {"input_field": "question", "expected_field": "answer", "note": "kept"},
         "dataset_auto_labels": True,
         "eval_type": "exact",

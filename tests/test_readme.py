@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import HF_ENDPOINT
+
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"```bash\n(.*?)```", re.S)
 
@@ -98,7 +100,8 @@ def test_readme_curl_examples_work(base_url, ws):
                 env[name] = value
                 continue
             assert argv[0] == "curl", cmd
-            argv = shlex.split(expand(cmd, env))
+            # The README's Hub URLs are the spec's; this deployment's Hub is HF_ENDPOINT.
+            argv = shlex.split(expand(cmd, env).replace("https://huggingface.co", HF_ENDPOINT))
             resp = run_curl(argv, env, files)
             assert resp.status_code < 300, (cmd, resp.status_code, resp.text)
             last = resp.json()

@@ -29,14 +29,12 @@ TERRAFORM = ROOT / "terraform"
 # WORKERS_URL (task target and OIDC audience), TASKS_MODE (cloud vs local), TASKS_LOCATION
 # (queue region), TASKS_INVOKER_SA (OIDC identity). Add each as a Settings field, then delete it
 # here: test_pending_settings_are_still_pending fails once a name has become a field.
-PENDING_SETTINGS: frozenset[str] = frozenset(
-    {"WORKERS_URL", "TASKS_MODE", "TASKS_LOCATION", "TASKS_INVOKER_SA"}
-)
+PENDING_SETTINGS: frozenset[str] = frozenset()
 
 # Deployed by terraform/ before infra/path_map.py routes to them (INTERNAL_ROUTES will gain
 # ("/tasks/tick", "scheduler") and ("/tasks", "workers")). Until then they are held to the
 # internal-function rules only; once routed, to every rule, with no change needed here.
-NOT_YET_ROUTED: frozenset[str] = frozenset({"workers", "scheduler"})
+NOT_YET_ROUTED: frozenset[str] = frozenset({"scheduler"})
 
 # One queue per provider family, plus judging and control work (DESIGN.md).
 QUEUES: frozenset[str] = frozenset(
@@ -441,3 +439,10 @@ def test_stage_refuses_a_function_without_main(tmp_path: Path) -> None:
     assert [p.name for p in built] == ["fn.zip"]
     assert len(errors) == 1
     assert "functions/ghost/main.py is missing" in errors[0]
+
+
+def test_workers_know_how_many_deliveries_the_queues_make() -> None:
+    # The worker's "final attempt" must be the queue's: both read var.queues' max_attempts.
+    text = (ROOT / "terraform" / "functions.tf").read_text()
+    assert "TASK_MAX_ATTEMPTS" in text
+    assert 'q.max_attempts if name != "control"' in text

@@ -19,13 +19,16 @@ from shared.domain.candidates import (
 )
 from shared.domain.leaderboards import LeaderboardConfig, LeaderboardPublic, LeaderboardUpdate
 from shared.domain.paging import ListQuery, Page
+from shared.domain.runs import RunCreate, RunPublic, SampleQuery, SampleResult
 from shared.domain.views import LeaderboardDetail
 from shared.http.api import Api, Call, Reply, Route
 from shared.http.openapi import openapi_document
 from shared.services import leaderboards as lb_service
 from shared.services import models as model_service
+from shared.services import runs as run_service
 
 READ, WRITE = Scope.LEADERBOARDS_READ.value, Scope.LEADERBOARDS_WRITE.value
+RUN = Scope.LEADERBOARDS_RUN.value
 
 
 def c() -> bootstrap.Container:
@@ -60,6 +63,7 @@ def create_leaderboard(call: Call) -> Reply:
 def get_leaderboard(call: Call) -> LeaderboardDetail:
     return lb_service.get_leaderboard(
         leaderboards=c().leaderboards,
+        runs=c().runs,
         principal=call.principal,
         leaderboard_id=call.params["leaderboard_id"],
     )
@@ -155,6 +159,60 @@ def delete_model(call: Call) -> Reply:
     return Reply({"deleted": True, "id": call.params["model_id"]})
 
 
+# --- runs --------------------------------------------------------------------------------
+def start_run(call: Call) -> Reply:
+    run, created = run_service.start_run(
+        leaderboards=c().leaderboards,
+        runs=c().runs,
+        queue=c().queue,
+        clock=c().clock,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        body=call.json(),
+        idempotency_key=call.header("Idempotency-Key"),
+    )
+    return Reply(run, 202, {} if created else {"Idempotent-Replayed": "true"})
+
+
+def list_runs(call: Call) -> Page[RunPublic]:
+    return run_service.list_runs(
+        leaderboards=c().leaderboards,
+        runs=c().runs,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        query=call.query(ListQuery),
+    )
+
+
+def get_run(call: Call) -> RunPublic:
+    return run_service.get_run(
+        runs=c().runs,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        run_id=call.params["run_id"],
+    )
+
+
+def cancel_run(call: Call) -> RunPublic:
+    return run_service.cancel_run(
+        runs=c().runs,
+        clock=c().clock,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        run_id=call.params["run_id"],
+    )
+
+
+def list_samples(call: Call) -> Page[SampleResult]:
+    return run_service.list_samples(
+        runs=c().runs,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        run_id=call.params["run_id"],
+        query=call.query(SampleQuery),
+    )
+
+
 # --- service -----------------------------------------------------------------------------
 def healthz(call: Call) -> Reply:
     # Ready means Firestore answers: one cheap read of a document that need not exist.
@@ -167,124 +225,49 @@ def openapi(call: Call) -> Reply:
 
 
 LB = "/api/leaderboards/<leaderboard_id>"
+RUNS = LB + "/runs/<run_id>"
+# fmt: off
 ROUTES: list[Route] = [
-    Route(
-        "GET",
-        "/api/leaderboards",
-        list_leaderboards,
-        "List leaderboards",
-        READ,
-        query=ListQuery,
-        response=Page[LeaderboardPublic],
-        errors=(422,),
-    ),
-    Route(
-        "POST",
-        "/api/leaderboards",
-        create_leaderboard,
-        "Create a leaderboard",
-        WRITE,
-        body=LeaderboardConfig,
-        response=LeaderboardPublic,
-        status=201,
-        errors=(402,),
-    ),
-    Route(
-        "GET",
-        LB,
-        get_leaderboard,
-        "Get a leaderboard with its challenge, models and runs",
-        READ,
-        response=LeaderboardDetail,
-        errors=(404,),
-    ),
-    Route(
-        "PATCH",
-        LB,
-        update_leaderboard,
-        "Update a leaderboard (or send a schedule document)",
-        WRITE,
-        body=LeaderboardUpdate,
-        response=LeaderboardPublic,
-        errors=(402, 404),
-    ),
-    Route(
-        "DELETE",
-        LB,
-        delete_leaderboard,
-        "Delete a leaderboard and everything under it",
-        WRITE,
-        errors=(402, 404),
-    ),
-    Route(
-        "GET",
-        LB + "/models",
-        list_candidates,
-        "List candidate models",
-        READ,
-        query=ListQuery,
-        response=Page[CandidatePublic],
-        errors=(404, 422),
-    ),
-    Route(
-        "POST",
-        LB + "/models",
-        add_candidate,
-        "Add a candidate model",
-        WRITE,
-        body=CandidateCreate,
-        response=CandidatePublic,
-        status=201,
-        errors=(402, 404),
-    ),
-    Route(
-        "DELETE",
-        LB + "/models/<leaderboard_model_id>",
-        remove_candidate,
-        "Remove a candidate model",
-        WRITE,
-        errors=(404,),
-    ),
-    Route(
-        "GET",
-        "/api/models",
-        list_models,
-        "List registered models",
-        READ,
-        query=ListQuery,
-        response=Page[RegisteredModelPublic],
-        errors=(422,),
-    ),
-    Route(
-        "POST",
-        "/api/models",
-        register_model,
-        "Register a model endpoint",
-        WRITE,
-        body=RegisteredModelCreate,
-        response=RegisteredModelPublic,
-        status=201,
-    ),
-    Route(
-        "GET",
-        "/api/models/<model_id>",
-        get_model,
-        "Get a registered model",
-        READ,
-        response=RegisteredModelPublic,
-        errors=(404,),
-    ),
-    Route(
-        "DELETE",
-        "/api/models/<model_id>",
-        delete_model,
-        "Delete a registered model (refused while a leaderboard uses it)",
-        WRITE,
-        errors=(404, 409),
-    ),
+    # method, path, handler, summary, scope, models, success status, documented errors
+    Route("GET", "/api/leaderboards", list_leaderboards, "List leaderboards", READ,
+          query=ListQuery, response=Page[LeaderboardPublic], errors=(422,)),
+    Route("POST", "/api/leaderboards", create_leaderboard, "Create a leaderboard", WRITE,
+          body=LeaderboardConfig, response=LeaderboardPublic, status=201, errors=(402,)),
+    Route("GET", LB, get_leaderboard, "Get a leaderboard with its challenge, models and runs",
+          READ, response=LeaderboardDetail, errors=(404,)),
+    Route("PATCH", LB, update_leaderboard, "Update a leaderboard (or send a schedule document)",
+          WRITE, body=LeaderboardUpdate, response=LeaderboardPublic, errors=(402, 404)),
+    Route("DELETE", LB, delete_leaderboard, "Delete a leaderboard and everything under it",
+          WRITE, errors=(402, 404)),
+    Route("GET", LB + "/models", list_candidates, "List candidate models", READ,
+          query=ListQuery, response=Page[CandidatePublic], errors=(404, 422)),
+    Route("POST", LB + "/models", add_candidate, "Add a candidate model", WRITE,
+          body=CandidateCreate, response=CandidatePublic, status=201, errors=(402, 404)),
+    Route("DELETE", LB + "/models/<leaderboard_model_id>", remove_candidate,
+          "Remove a candidate model", WRITE, errors=(404,)),
+    Route("POST", LB + "/run", start_run, "Run the leaderboard: every model on every sample",
+          RUN, body=RunCreate, response=RunPublic, status=202, errors=(404, 409)),
+    Route("GET", LB + "/runs", list_runs, "List runs, newest first", READ,
+          query=ListQuery, response=Page[RunPublic], errors=(404, 422)),
+    Route("GET", RUNS, get_run, "Get a run: status, progress, results", READ,
+          response=RunPublic, errors=(404,)),
+    Route("POST", RUNS + "/cancel", cancel_run, "Cancel a queued or running run", RUN,
+          response=RunPublic, errors=(404, 409)),
+    Route("GET", RUNS + "/samples", list_samples, "One model's per-sample outputs and scores",
+          READ, query=SampleQuery, response=Page[SampleResult], errors=(404, 422)),
+    Route("GET", "/api/models", list_models, "List registered models", READ,
+          query=ListQuery, response=Page[RegisteredModelPublic], errors=(422,)),
+    Route("POST", "/api/models", register_model, "Register a model endpoint", WRITE,
+          body=RegisteredModelCreate, response=RegisteredModelPublic, status=201),
+    Route("GET", "/api/models/<model_id>", get_model, "Get a registered model", READ,
+          response=RegisteredModelPublic, errors=(404,)),
+    Route("DELETE", "/api/models/<model_id>", delete_model,
+          "Delete a registered model (refused while a leaderboard uses it)", WRITE,
+          errors=(404, 409)),
     Route("GET", "/api/openapi.json", openapi, "This document"),
     Route("GET", "/healthz", healthz, "Readiness: answers 200 once Firestore answers"),
 ]
+# fmt: on
 
 api = Api(
     title="leaderboards_api",

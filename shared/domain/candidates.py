@@ -51,6 +51,9 @@ class ModelParameters(RequestModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=65_536)
     top_p: float | None = Field(default=None, gt=0, le=1)
+    # The ``model`` an OpenAI-compatible endpoint serving several models expects (vLLM);
+    # OpenRouter candidates use model_url instead.
+    model: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 def openrouter_model_id(value: str) -> str:

@@ -27,7 +27,9 @@ from shared.domain.views import (
 )
 from shared.repositories.base import Doc, DuplicateId
 from shared.repositories.leaderboards import LeaderboardRepository
+from shared.repositories.runs import RunRepository
 from shared.services.ids import check_replay, fingerprint, resource_id
+from shared.services.runs import recent_runs
 
 
 def create_leaderboard(
@@ -82,14 +84,18 @@ def list_leaderboards(
 
 
 def get_leaderboard(
-    *, leaderboards: LeaderboardRepository, principal: Principal, leaderboard_id: str
+    *,
+    leaderboards: LeaderboardRepository,
+    runs: RunRepository,
+    principal: Principal,
+    leaderboard_id: str,
 ) -> LeaderboardDetail:
     ws = principal.workspace_id
     doc = _get(leaderboards, ws, leaderboard_id)
     models: list[CandidatePublic] = [
         candidate_public(c) for c in leaderboards.candidates(ws, leaderboard_id)
     ]
-    return leaderboard_detail(doc, models=models, recent_runs=[])
+    return leaderboard_detail(doc, models=models, recent_runs=recent_runs(runs, ws, leaderboard_id))
 
 
 def update_leaderboard(

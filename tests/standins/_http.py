@@ -57,7 +57,7 @@ class StandinServer:
         raise NotImplementedError
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> Self:
+    def start(self, port: int = 0) -> Self:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -104,7 +104,7 @@ class StandinServer:
                 pass  # a client that hung up mid-request is expected in timeout tests
 
         self._stopping.clear()
-        self._httpd = Server(("127.0.0.1", 0), Handler)
+        self._httpd = Server(("127.0.0.1", port), Handler)
         # A short poll interval: shutdown() waits up to one interval, once per test.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,

@@ -1,0 +1,235 @@
+"""Evaluation runs: the request, the states, the plan, and the shapes a run is reported in.
+
+A run evaluates every chosen candidate on every sample of one pinned dataset version. Work is
+split into cells, one per (model, chunk of samples): the unit of one inference task, one judge
+task and one Firestore document. Nothing per-sample is ever written to the run document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from shared.domain.base import RequestModel, ResponseModel, Timestamp
+from shared.domain.leaderboards import INPUT_PLACEHOLDER
+from shared.domain.schedule import DatasetMode, LimitAlgorithm
+
+# Rows a LIMIT with ``auto: true`` keeps when no row count is given.
+AUTO_LIMIT_ROWS = 1000
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+
+
+class RunSource(StrEnum):
+    MANUAL = "manual"
+    API = "api"
+    SCHEDULE = "schedule"
+    NEW_DATA = "new_data"
+    MODEL_VERSION = "model_version"
+
+
+class CellState(StrEnum):
+    PARTIAL = "partial"  # some samples answered; a retry finishes the rest
+    ANSWERED = "answered"  # every sample answered (or errored); judging pending
+    SCORED = "scored"  # final
+
+
+class RunCreate(RequestModel):
+    """Body of POST /api/leaderboards/{id}/run (every field optional)."""
+
+    model_ids: list[str] | None = Field(default=None, max_length=100)
+    run_source: RunSource = RunSource.MANUAL
+    # A second run while one is active is refused (409) unless this is set.
+    allow_concurrent: bool = False
+    # Serve identical calls from the response cache (and fill it); false forces fresh calls.
+    use_cache: bool = True
+
+    @field_validator("model_ids")
+    @classmethod
+    def _distinct(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("give at least one id, or omit model_ids for every candidate")
+            if len(set(v)) != len(v):
+                raise ValueError("model ids must be distinct")
+        return v
+
+
+def render_messages(
+    *, system_prompt: str | None, model_prompt: str | None, input_text: str
+) -> list[dict[str, str]]:
+    """The chat messages for one sample. ``{input}`` is replaced literally (not str.format), so
+    prompts may contain other braces. With both prompts, ``system_prompt`` is the system message
+    and ``model_prompt`` the user message; with one, it is the user message."""
+
+    def fill(template: str) -> str:
+        return template.replace(INPUT_PLACEHOLDER, input_text)
+
+    if model_prompt and system_prompt:
+        return [
+            {"role": "system", "content": fill(system_prompt)},
+            {"role": "user", "content": fill(model_prompt)},
+        ]
+    return [{"role": "user", "content": fill(model_prompt or system_prompt or "")}]
+
+
+def cache_key(
+    *, provider: str, endpoint: str | None, model: str | None, parameters: dict[str, Any] | None,
+    messages: list[dict[str, str]],
+) -> str:  # fmt: skip
+    """Everything that decides a model's answer, and nothing else (not the run, not the token)."""
+    material = {
+        "provider": provider,
+        "endpoint": endpoint,
+        "model": model,
+        "parameters": parameters or {},
+        "messages": messages,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def select_rows(rows: Sequence[Any], *, schedule: dict[str, Any] | None, seed: str) -> list[Any]:
+    """Apply the schedule's dataset limit (``mode: LIMIT``) to the rows read from the file.
+
+    RANDOM_N is seeded by the dataset version, so re-running the same data picks the same rows
+    and runs stay comparable.
+    """
+    dataset = (schedule or {}).get("dataset") or {}
+    limit = dataset.get("limit") or {}
+    if dataset.get("mode") != DatasetMode.LIMIT or not limit:
+        return list(rows)
+    n = limit.get("rows") or AUTO_LIMIT_ROWS
+    algorithm = limit.get("algorithm", LimitAlgorithm.LAST_N)
+    if len(rows) <= n:
+        return list(rows)
+    if algorithm == LimitAlgorithm.FIRST_N:
+        return list(rows[:n])
+    if algorithm == LimitAlgorithm.RANDOM_N:
+        picked = sorted(random.Random(seed).sample(range(len(rows)), n))
+        return [rows[i] for i in picked]
+    return list(rows[-n:])
+
+
+def chunk_count(samples: int, chunk_size: int) -> int:
+    return max(1, -(-samples // chunk_size))
+
+
+def cell_id(leaderboard_model_id: str, chunk: int) -> str:
+    return f"{leaderboard_model_id}__{chunk:05d}"
+
+
+# --- responses ------------------------------------------------------------------------------
+class Progress(ResponseModel):
+    done: int = Field(description="samples scored, across models")
+    total: int = Field(description="models x samples")
+    cells_done: int
+    cells_total: int
+
+
+class LatencyMs(ResponseModel):
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class ModelResult(ResponseModel):
+    leaderboard_model_id: str
+    name: str
+    score: float | None = Field(description="mean over scored samples, 0 to 1")
+    score_std: float | None
+    n: int = Field(description="scored samples")
+    ci_low: float | None
+    ci_high: float | None
+    rank: int
+    success_rate: float = Field(description="share of samples the model answered without error")
+    errors: int
+    unscored: int = Field(
+        description="answered samples that got no score (e.g. a judge reply that did not parse)"
+    )
+    latency_ms: LatencyMs
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+    cache_hits: int
+
+
+class DatasetVersionView(ResponseModel):
+    id: str
+    url: str | None
+    revision: str | None
+    content_sha256: str | None
+    rows: int
+    rows_used: int
+    bad_rows: int
+    bad_row_examples: list[dict[str, Any]]
+    truncated: bool
+
+
+class JudgeView(ResponseModel):
+    provider: str
+    model: str
+    auto: bool
+
+
+class Promotion(ResponseModel):
+    strategy: str
+    previous: str | None
+    chosen: str | None
+    promoted: bool
+    reason: str
+
+
+class RunPublic(ResponseModel):
+    id: str
+    leaderboard_id: str
+    status: RunStatus
+    run_source: str
+    model_ids: list[str]
+    eval_type: str
+    judge: JudgeView | None = None
+    use_cache: bool
+    progress: Progress
+    dataset_version: DatasetVersionView | None = None
+    reason: str | None = None
+    results: list[ModelResult] = Field(default_factory=list)
+    cache_hits: int = 0
+    promotion: Promotion | None = None
+    created_at: Timestamp
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+
+
+class SampleResult(ResponseModel):
+    index: int
+    input: str
+    expected: str | None
+    output: str | None
+    error: str | None
+    score: float | None
+    judge_reason: str | None = None
+    latency_ms: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    cost_usd: float | None
+    cached: bool
+
+
+class SampleQuery(RequestModel):
+    model_id: str = Field(min_length=1)
+    limit: int = Field(default=50, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)

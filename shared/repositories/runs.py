@@ -1,0 +1,237 @@
+"""Runs, their cells, pinned dataset versions, and the response cache.
+
+Paths (under ``workspaces/{ws}/leaderboards/{lb}``)::
+
+    runs/{run}                               status, plan, endpoints snapshot, results
+    runs/{run}/cells/{lm}__{chunk}           outputs, scores, latency, tokens, cost of one chunk
+    dataset_versions/{v}                     where the data came from, counts, bad rows
+    dataset_versions/{v}/chunks/{i}          the samples, ``run_chunk_size`` per document
+    workspaces/{ws}/response_cache/{key}     one model answer, with an expiry
+
+Per-sample data lives in cells and chunks, never in the run document (Firestore sustains about
+one write per second per document); the run's progress is an aggregation over its cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from datetime import datetime
+from typing import Any
+
+from google.api_core.exceptions import AlreadyExists
+from google.cloud import firestore
+from google.cloud.firestore_v1 import aggregation
+
+from shared.domain.errors import Conflict, NotFound
+from shared.domain.runs import ACTIVE_STATUSES, CellState
+from shared.repositories.base import Doc, DuplicateId, page, transact
+
+RunCheck = Callable[[Doc, Doc | None], None]
+
+
+class RunRepository:
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    # --- references ---------------------------------------------------------------------
+    def _lb(self, ws: str, lb_id: str) -> Any:
+        return (
+            self._db.collection("workspaces")
+            .document(ws)
+            .collection("leaderboards")
+            .document(lb_id)
+        )
+
+    def _runs(self, ws: str, lb_id: str) -> Any:
+        return self._lb(ws, lb_id).collection("runs")
+
+    def _cells(self, ws: str, lb_id: str, run_id: str) -> Any:
+        return self._runs(ws, lb_id).document(run_id).collection("cells")
+
+    def _versions(self, ws: str, lb_id: str) -> Any:
+        return self._lb(ws, lb_id).collection("dataset_versions")
+
+    def _cache(self, ws: str) -> Any:
+        return self._db.collection("workspaces").document(ws).collection("response_cache")
+
+    # --- runs ---------------------------------------------------------------------------
+    def start(
+        self, ws: str, lb_id: str, run_id: str, record: Doc, check: RunCheck
+    ) -> tuple[Doc, bool]:
+        """Create the run and mark it the leaderboard's active run, in one transaction.
+
+        ``check(leaderboard, active_run)`` may refuse (a run already active). Returns the run
+        and whether it was created now (False: a replay of the same id).
+        """
+        lb_ref = self._lb(ws, lb_id)
+        ref = self._runs(ws, lb_id).document(run_id)
+
+        def run(tx: firestore.Transaction) -> tuple[Doc, bool]:
+            lb = lb_ref.get(transaction=tx)
+            if not lb.exists:
+                raise NotFound("Leaderboard not found")
+            existing = ref.get(transaction=tx)
+            if existing.exists:
+                return existing.to_dict() or {}, False
+            lb_doc = lb.to_dict() or {}
+            active = None
+            if lb_doc.get("active_run_id"):
+                snap = self._runs(ws, lb_id).document(lb_doc["active_run_id"]).get(transaction=tx)
+                active = snap.to_dict() if snap.exists else None
+                if active is not None and active.get("status") not in ACTIVE_STATUSES:
+                    active = None
+            check(lb_doc, active)
+            tx.create(ref, record)
+            tx.update(lb_ref, {"active_run_id": run_id})
+            return record, True
+
+        return transact(self._db, run)
+
+    def get(self, ws: str, lb_id: str, run_id: str) -> Doc | None:
+        snap = self._runs(ws, lb_id).document(run_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def page(self, ws: str, lb_id: str, *, limit: int, offset: int) -> tuple[list[Doc], int]:
+        return page(self._runs(ws, lb_id), order_by="created_at", limit=limit, offset=offset)
+
+    def recent(self, ws: str, lb_id: str, n: int) -> list[Doc]:
+        query = self._runs(ws, lb_id).order_by("created_at", direction=firestore.Query.DESCENDING)
+        return [d.to_dict() or {} for d in query.limit(n).stream()]
+
+    def update(self, ws: str, lb_id: str, run_id: str, fields: Doc) -> None:
+        self._runs(ws, lb_id).document(run_id).update(fields)
+
+    def transition(
+        self,
+        ws: str,
+        lb_id: str,
+        run_id: str,
+        *,
+        allowed_from: Iterable[str],
+        fields: Doc,
+        leaderboard_fields: Callable[[Doc, Doc], Doc] | None = None,
+    ) -> Doc | None:
+        """Move a run to a new state if it is in one of ``allowed_from``; returns the updated
+        run, or None when it was elsewhere (a duplicate task, a cancel that lost a race).
+
+        The run stops being the leaderboard's active run in the same transaction when it
+        leaves the active states; ``leaderboard_fields(lb, run)`` adds more to that update.
+        """
+        allowed = set(allowed_from)
+        ref = self._runs(ws, lb_id).document(run_id)
+        lb_ref = self._lb(ws, lb_id)
+
+        def run(tx: firestore.Transaction) -> Doc | None:
+            snap = ref.get(transaction=tx)
+            lb = lb_ref.get(transaction=tx)
+            if not snap.exists:
+                raise NotFound("Run not found")
+            current = snap.to_dict() or {}
+            if current.get("status") not in allowed:
+                return None
+            updated = {**current, **fields}
+            tx.update(ref, fields)
+            if lb.exists:
+                lb_doc = lb.to_dict() or {}
+                lb_update: Doc = {}
+                if (
+                    fields.get("status") not in ACTIVE_STATUSES
+                    and lb_doc.get("active_run_id") == run_id
+                ):
+                    lb_update["active_run_id"] = None
+                if leaderboard_fields is not None:
+                    lb_update |= leaderboard_fields(lb_doc, updated)
+                if lb_update:
+                    tx.update(lb_ref, lb_update)
+            return updated
+
+        return transact(self._db, run)
+
+    # --- cells --------------------------------------------------------------------------
+    def get_cell(self, ws: str, lb_id: str, run_id: str, cell_id: str) -> Doc | None:
+        snap = self._cells(ws, lb_id, run_id).document(cell_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def put_cell(self, ws: str, lb_id: str, run_id: str, cell_id: str, cell: Doc) -> None:
+        self._cells(ws, lb_id, run_id).document(cell_id).set(cell)
+
+    def cells(self, ws: str, lb_id: str, run_id: str, *, model_id: str | None = None) -> list[Doc]:
+        query = self._cells(ws, lb_id, run_id)
+        if model_id is not None:
+            query = query.where(
+                filter=firestore.FieldFilter("leaderboard_model_id", "==", model_id)
+            )
+        return [d.to_dict() or {} for d in query.stream()]
+
+    def progress(self, ws: str, lb_id: str, run_id: str) -> tuple[int, int]:
+        """(scored cells, scored samples): two aggregations, no document reads."""
+        query = self._cells(ws, lb_id, run_id).where(
+            filter=firestore.FieldFilter("state", "==", CellState.SCORED.value)
+        )
+        agg = aggregation.AggregationQuery(query)
+        agg.count(alias="cells")
+        agg.sum("n", alias="samples")
+        row: Any = agg.get()[0]
+        values = {a.alias: a.value for a in row}
+        return int(values.get("cells") or 0), int(values.get("samples") or 0)
+
+    # --- dataset versions ---------------------------------------------------------------
+    def get_version(self, ws: str, lb_id: str, version_id: str) -> Doc | None:
+        snap = self._versions(ws, lb_id).document(version_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def put_version(
+        self, ws: str, lb_id: str, version_id: str, meta: Doc, chunks: list[list[Doc]]
+    ) -> None:
+        """Write a version's chunks, then its document: a version whose document exists is
+        complete, so a crash half-way leaves nothing that looks usable."""
+        ref = self._versions(ws, lb_id).document(version_id)
+        batch = self._db.batch()
+        for i, samples in enumerate(chunks):
+            batch.set(
+                ref.collection("chunks").document(f"{i:05d}"), {"index": i, "samples": samples}
+            )
+            if (i + 1) % 20 == 0:  # stay far under the 10 MiB request limit
+                batch.commit()
+                batch = self._db.batch()
+        batch.commit()
+        # The same content pinned by an earlier run is identical by construction.
+        with suppress(AlreadyExists):
+            ref.create(meta)
+
+    def get_chunk(self, ws: str, lb_id: str, version_id: str, chunk: int) -> list[Doc]:
+        snap = (
+            self._versions(ws, lb_id)
+            .document(version_id)
+            .collection("chunks")
+            .document(f"{chunk:05d}")
+            .get()
+        )
+        if not snap.exists:
+            raise Conflict(f"Dataset chunk {chunk} of version {version_id} is missing")
+        samples: list[Doc] = (snap.to_dict() or {}).get("samples", [])
+        return samples
+
+    # --- response cache -----------------------------------------------------------------
+    def cached(self, ws: str, keys: list[str], now: datetime) -> dict[str, Doc]:
+        if not keys:
+            return {}
+        refs = [self._cache(ws).document(k) for k in keys]
+        found: dict[str, Doc] = {}
+        for snap in self._db.get_all(refs):
+            doc = snap.to_dict() if snap.exists else None
+            if doc is not None and doc.get("expires_at") and doc["expires_at"] > now:
+                found[snap.id] = doc
+        return found
+
+    def cache_put(self, ws: str, entries: dict[str, Doc]) -> None:
+        items = list(entries.items())
+        for start in range(0, len(items), 400):
+            batch = self._db.batch()
+            for key, doc in items[start : start + 400]:
+                batch.set(self._cache(ws).document(key), doc)
+            batch.commit()
+
+
+__all__ = ["DuplicateId", "RunRepository"]

@@ -1,0 +1,632 @@
+"""The run pipeline, one step per Cloud Tasks handler: prepare → infer → judge → finalize.
+
+Every step is idempotent under duplicate delivery, because Cloud Tasks delivers at least once:
+
+- a step first reads the state it would produce and, finding it, only re-enqueues what follows
+  (under the same deterministic task names, so that too is a no-op when already done);
+- a cell is written once per attempt, and a cell that is ``scored`` is never touched again;
+- state changes of the run go through ``RunRepository.transition``, which only moves a run out
+  of the states it is allowed to leave.
+
+Transient provider failures raise ``TransientFailure`` (the worker answers 503 with
+Retry-After, so the queue retries with backoff) after saving what did succeed; on the task's
+last attempt they are recorded as errors instead, so a run always finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from shared.domain.clock import Clock
+from shared.domain.errors import TransientFailure
+from shared.domain.leaderboards import ChosenModelStrategy, EvalType
+from shared.domain.runs import (
+    CellState,
+    RunStatus,
+    cache_key,
+    cell_id,
+    chunk_count,
+    render_messages,
+    select_rows,
+)
+from shared.domain.scoring import (
+    ExactOptions,
+    build_judge_messages,
+    exact_score,
+    parse_judge_verdict,
+)
+from shared.domain.statistics import percentile, significantly_better, summarize
+from shared.providers.chat import ChatProvider, ChatRequest, Completion
+from shared.providers.errors import DatasetError, ProviderError
+from shared.providers.factory import Endpoint
+from shared.providers.hf_datasets import DatasetFile
+from shared.repositories.base import Doc
+from shared.repositories.runs import RunRepository
+from shared.secrets import SecretBox
+from shared.tasks.queue import (
+    QUEUE_CONTROL,
+    QUEUE_INFERENCE_CUSTOM,
+    QUEUE_INFERENCE_HUGGINGFACE,
+    QUEUE_INFERENCE_OPENROUTER,
+    QUEUE_JUDGE,
+    TaskQueue,
+    task_name,
+)
+
+log = logging.getLogger("podium.pipeline")
+
+# url, dataset_metadata -> the file's usable rows, pinned
+FetchDataset = Callable[[str, dict[str, Any] | None], DatasetFile]
+ProviderFor = Callable[[Endpoint], ChatProvider]
+
+QUEUE_FOR_PLATFORM = {
+    "OpenRouter": QUEUE_INFERENCE_OPENROUTER,
+    "HuggingFace": QUEUE_INFERENCE_HUGGINGFACE,
+    "Custom": QUEUE_INFERENCE_CUSTOM,
+}
+ENQUEUE_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    chunk_size: int
+    sample_concurrency: int
+    output_max_chars: int
+    cache_ttl: timedelta
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    workspace_id: str
+    leaderboard_id: str
+    run_id: str
+    leaderboard_model_id: str | None = None
+    chunk: int | None = None
+
+    def payload(self, **extra: Any) -> dict[str, Any]:
+        base = {
+            "workspace_id": self.workspace_id,
+            "leaderboard_id": self.leaderboard_id,
+            "run_id": self.run_id,
+        }
+        return base | extra
+
+
+@dataclass
+class _Call:
+    """The outcome of one model call for one sample."""
+
+    index: int
+    completion: Completion | None = None
+    error: ProviderError | None = None
+    cached: Doc | None = None
+
+
+@dataclass
+class Pipeline:
+    runs: RunRepository
+    queue: TaskQueue
+    providers: ProviderFor
+    fetch_dataset: FetchDataset
+    secrets: SecretBox
+    clock: Clock
+    config: PipelineConfig
+
+    # --- prepare: pin the dataset, plan the cells, fan out ---------------------------------
+    def prepare(self, ref: TaskRef, *, final_attempt: bool) -> None:
+        run = self.runs.get(ref.workspace_id, ref.leaderboard_id, ref.run_id)
+        if run is None:
+            return
+        if run["status"] == RunStatus.QUEUED:
+            run = self._pin_dataset(ref, run, final_attempt=final_attempt)
+            if run is None:
+                return
+        if run["status"] != RunStatus.RUNNING:
+            return
+        # Also on a duplicate delivery: re-enqueueing under the same names mends a crash that
+        # happened between the state change above and the end of this loop.
+        chunks = run["plan"]["chunks"]
+        jobs = [(m, c) for m in run["model_ids"] for c in range(chunks)]
+
+        def enqueue(job: tuple[str, int]) -> bool:
+            model_id, chunk = job
+            platform = run["endpoints"][model_id]["platform"]
+            return self.queue.enqueue(
+                queue=QUEUE_FOR_PLATFORM.get(platform, QUEUE_INFERENCE_CUSTOM),
+                name=task_name(
+                    "infer", ref.workspace_id, ref.leaderboard_id, ref.run_id, model_id, str(chunk)
+                ),
+                path="/tasks/infer",
+                payload=ref.payload(leaderboard_model_id=model_id, chunk=chunk),
+            )
+
+        with ThreadPoolExecutor(ENQUEUE_CONCURRENCY) as pool:
+            list(pool.map(enqueue, jobs))
+
+    def _pin_dataset(self, ref: TaskRef, run: Doc, *, final_attempt: bool) -> Doc | None:
+        source = run["dataset"]
+        try:
+            data = self.fetch_dataset(source["url"], source.get("metadata"))
+        except DatasetError as exc:
+            if exc.transient and not final_attempt:
+                raise TransientFailure(
+                    f"Dataset temporarily unavailable: {exc.detail}", exc.retry_after
+                ) from exc
+            self._fail(ref, f"Dataset unusable: {exc.detail}")
+            return None
+        rows = [
+            {"index": i, "input": s.input, "expected": s.expected, "line": s.line}
+            for i, s in enumerate(
+                select_rows(data.samples, schedule=source.get("schedule"), seed=data.content_sha256)
+            )
+        ]
+        size = self.config.chunk_size
+        limit = ((source.get("schedule") or {}).get("dataset")) or {}
+        version_id = (
+            "dsv_"
+            + hashlib.sha256(
+                json.dumps([data.content_sha256, limit, size], sort_keys=True).encode()
+            ).hexdigest()[:20]
+        )
+        version = {
+            "id": version_id,
+            "url": source["url"],
+            "revision": data.revision,
+            "content_sha256": data.content_sha256,
+            "etag": data.etag,
+            "rows": len(data.samples),
+            "rows_used": len(rows),
+            "bad_rows": data.bad_rows,
+            "bad_row_examples": [
+                {"line": b.line, "reason": b.reason} for b in data.bad_row_examples
+            ],
+            "truncated": data.truncated,
+            "chunk_size": size,
+            "created_at": self.clock(),
+        }
+        if self.runs.get_version(ref.workspace_id, ref.leaderboard_id, version_id) is None:
+            chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
+            self.runs.put_version(ref.workspace_id, ref.leaderboard_id, version_id, version, chunks)
+        chunks_n = chunk_count(len(rows), size)
+        plan = {
+            "chunks": chunks_n,
+            "chunk_size": size,
+            "samples": len(rows),
+            "cells_total": chunks_n * len(run["model_ids"]),
+        }
+        return self.runs.transition(
+            ref.workspace_id,
+            ref.leaderboard_id,
+            ref.run_id,
+            allowed_from=[RunStatus.QUEUED],
+            fields={
+                "status": RunStatus.RUNNING.value,
+                "started_at": self.clock(),
+                "plan": plan,
+                "dataset_version": {
+                    k: v
+                    for k, v in version.items()
+                    if k not in ("created_at", "etag", "chunk_size")
+                },
+            },
+        )
+
+    # --- infer: every sample of one chunk, for one model -----------------------------------
+    def infer(self, ref: TaskRef, *, final_attempt: bool) -> None:
+        run = self._running(ref)
+        if run is None:
+            return
+        model_id, chunk = str(ref.leaderboard_model_id), int(ref.chunk or 0)
+        cid = cell_id(model_id, chunk)
+        cell = self.runs.get_cell(ref.workspace_id, ref.leaderboard_id, ref.run_id, cid)
+        if cell is not None and cell["state"] != CellState.PARTIAL:
+            self._after_cell(ref, run, cell)  # a duplicate: only make sure what follows is queued
+            return
+        samples = self.runs.get_chunk(
+            ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], chunk
+        )
+        done = {s["index"]: s for s in (cell or {}).get("samples", [])}
+        snapshot = run["endpoints"][model_id]
+        endpoint = self._endpoint(snapshot)
+        prompts = run["prompts"]
+        messages = {
+            s["index"]: render_messages(
+                system_prompt=prompts.get("system_prompt"),
+                model_prompt=prompts.get("model_prompt"),
+                input_text=s["input"],
+            )
+            for s in samples
+            if s["index"] not in done
+        }
+        keys = {
+            i: cache_key(
+                provider=endpoint.platform,
+                endpoint=endpoint.model_url,
+                model=endpoint.model,
+                parameters=endpoint.parameters,
+                messages=m,
+            )
+            for i, m in messages.items()
+        }
+        calls = self._call_all(run, endpoint, messages, keys)
+        results = dict(done)
+        transient: list[_Call] = []
+        for call in calls:
+            if call.error is not None and call.error.transient and not final_attempt:
+                transient.append(call)
+            else:
+                results[call.index] = self._answer_record(call)
+        self._fill_cache(ref, run, calls, keys)
+        expected = {s["index"]: s.get("expected") for s in samples}
+        if transient:
+            self._save_cell(ref, model_id, chunk, CellState.PARTIAL, results)
+            raise TransientFailure(
+                f"{len(transient)} of {len(samples)} samples hit transient provider failures",
+                max((c.error.retry_after or 0 for c in transient if c.error), default=0) or None,
+            )
+        if run["eval_type"] == EvalType.EXACT:
+            options = ExactOptions.model_validate(
+                {
+                    k: v
+                    for k, v in (run.get("eval_metadata") or {}).items()
+                    if k in ExactOptions.model_fields
+                }
+            )
+            for index, record in results.items():
+                record["score"] = _exact(record, expected.get(index), options)
+            state = CellState.SCORED
+        else:
+            state = CellState.ANSWERED
+        cell = self._save_cell(ref, model_id, chunk, state, results)
+        self._after_cell(ref, run, cell)
+
+    # --- judge: score one answered cell with the judge model -------------------------------
+    def judge(self, ref: TaskRef, *, final_attempt: bool) -> None:
+        run = self._running(ref)
+        if run is None:
+            return
+        model_id, chunk = str(ref.leaderboard_model_id), int(ref.chunk or 0)
+        cell = self.runs.get_cell(
+            ref.workspace_id, ref.leaderboard_id, ref.run_id, cell_id(model_id, chunk)
+        )
+        if cell is None or cell["state"] == CellState.PARTIAL:
+            return  # not answered yet: the infer step enqueues judging when it is
+        if cell["state"] == CellState.SCORED:
+            self._after_cell(ref, run, cell)
+            return
+        samples = {
+            s["index"]: s
+            for s in self.runs.get_chunk(
+                ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], chunk
+            )
+        }
+        judge = run["judge"]
+        endpoint = Endpoint(platform=judge["provider"], model_url=judge["model"])
+        rubric = (run.get("eval_metadata") or {}).get("rubric")
+        results = {s["index"]: dict(s) for s in cell["samples"]}
+        pending = {
+            i: build_judge_messages(
+                input=samples[i]["input"],
+                answer=r["output"],
+                reference=samples[i].get("expected"),
+                rubric=rubric,
+            )
+            for i, r in results.items()
+            if r.get("output") is not None and not r.get("judged")
+        }
+        keys = {
+            i: cache_key(
+                provider=endpoint.platform,
+                endpoint=None,
+                model=endpoint.model,
+                parameters=None,
+                messages=m,
+            )
+            for i, m in pending.items()
+        }
+        calls = self._call_all(run, endpoint, pending, keys)
+        transient = 0
+        retry_after: float | None = None
+        for call in calls:
+            record = results[call.index]
+            if call.error is not None:
+                if call.error.transient and not final_attempt:
+                    transient += 1
+                    retry_after = max(retry_after or 0, call.error.retry_after or 0) or None
+                    continue
+                record.update(
+                    judged=True, score=None, judge_reason=None, judge_error=call.error.detail
+                )
+                continue
+            text = (
+                call.cached["output"]
+                if call.cached
+                else (call.completion.text if call.completion else "")
+            )
+            verdict = parse_judge_verdict(text)
+            # A reply off the rubric's format is unscored, never a zero.
+            record.update(
+                judged=True,
+                score=verdict.score if verdict else None,
+                judge_reason=verdict.reason if verdict else None,
+                judge_error=None if verdict else "the judge's reply did not parse as a verdict",
+            )
+        self._fill_cache(ref, run, calls, keys)
+        if transient:
+            self._save_cell(ref, model_id, chunk, CellState.ANSWERED, results)
+            raise TransientFailure(f"{transient} judge calls hit transient failures", retry_after)
+        cell = self._save_cell(ref, model_id, chunk, CellState.SCORED, results)
+        self._after_cell(ref, run, cell)
+
+    # --- finalize: aggregate, rank, promote --------------------------------------------------
+    def finalize(self, ref: TaskRef) -> None:
+        run = self._running(ref)
+        if run is None:
+            return
+        cells = self.runs.cells(ref.workspace_id, ref.leaderboard_id, ref.run_id)
+        if sum(1 for c in cells if c["state"] == CellState.SCORED) < run["plan"]["cells_total"]:
+            return  # early: the last cell to be scored enqueues this again
+        per_model: dict[str, list[Doc]] = {m: [] for m in run["model_ids"]}
+        for c in sorted(cells, key=lambda c: c["chunk"]):
+            per_model[c["leaderboard_model_id"]].extend(
+                sorted(c["samples"], key=lambda s: s["index"])
+            )
+        scores = {m: [s.get("score") for s in samples] for m, samples in per_model.items()}
+        summaries = summarize(scores)
+        results = [
+            _model_result(s, run["models"][s.model_id]["name"], per_model[s.model_id])
+            for s in summaries
+        ]
+        promotion = self._promotion(run, scores, summaries)
+
+        def leaderboard_fields(lb: Doc, _run: Doc) -> Doc:
+            fields: Doc = {"last_run_id": ref.run_id, "last_run_at": self.clock()}
+            # Only if nobody changed the choice or the strategy since the run started.
+            if (
+                promotion["promoted"]
+                and lb.get("chosen_model_strategy") == ChosenModelStrategy.RANKING_WINNER
+                and lb.get("chosen_leaderboard_model_id") == promotion["previous"]
+            ):
+                fields["chosen_leaderboard_model_id"] = promotion["chosen"]
+            return fields
+
+        self.runs.transition(
+            ref.workspace_id,
+            ref.leaderboard_id,
+            ref.run_id,
+            allowed_from=[RunStatus.RUNNING],
+            fields={
+                "status": RunStatus.COMPLETED.value,
+                "finished_at": self.clock(),
+                "results": results,
+                "cache_hits": sum(r["cache_hits"] for r in results),
+                "promotion": promotion,
+            },
+            leaderboard_fields=leaderboard_fields,
+        )
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _running(self, ref: TaskRef) -> Doc | None:
+        run = self.runs.get(ref.workspace_id, ref.leaderboard_id, ref.run_id)
+        # Cancelled, finished or deleted: acknowledge and do nothing (that is how a run stops).
+        return run if run is not None and run["status"] == RunStatus.RUNNING else None
+
+    def _fail(self, ref: TaskRef, reason: str) -> None:
+        self.runs.transition(
+            ref.workspace_id,
+            ref.leaderboard_id,
+            ref.run_id,
+            allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING],
+            fields={
+                "status": RunStatus.FAILED.value,
+                "reason": reason,
+                "finished_at": self.clock(),
+            },
+        )
+
+    def _endpoint(self, snapshot: Doc) -> Endpoint:
+        token = snapshot.get("token_encrypted")
+        return Endpoint(
+            platform=snapshot["platform"],
+            model_url=snapshot["model_url"],
+            token=self.secrets.decrypt(token) if token else None,
+            auth_type=snapshot.get("auth_type") or "bearer",
+            auth_header_name=snapshot.get("auth_header_name"),
+            parameters=snapshot.get("parameters"),
+        )
+
+    def _call_all(
+        self,
+        run: Doc,
+        endpoint: Endpoint,
+        messages: dict[int, list[dict[str, str]]],
+        keys: dict[int, str],
+    ) -> list[_Call]:
+        cached = (
+            self.runs.cached(run["workspace_id"], list(keys.values()), self.clock())
+            if run["use_cache"]
+            else {}
+        )
+        provider = self.providers(endpoint)
+        params = {
+            k: v
+            for k, v in (endpoint.parameters or {}).items()
+            if k in ("temperature", "max_tokens", "top_p")
+        }
+
+        def call(index: int) -> _Call:
+            hit = cached.get(keys[index])
+            if hit is not None:
+                return _Call(index, cached=hit)
+            try:
+                return _Call(
+                    index,
+                    completion=provider.complete(ChatRequest(messages=messages[index], **params)),
+                )
+            except ProviderError as exc:
+                return _Call(index, error=exc)
+
+        with ThreadPoolExecutor(self.config.sample_concurrency) as pool:
+            return list(pool.map(call, sorted(messages)))
+
+    def _fill_cache(
+        self, ref: TaskRef, run: Doc, calls: Sequence[_Call], keys: dict[int, str]
+    ) -> None:
+        if not run["use_cache"] or self.config.cache_ttl <= timedelta(0):
+            return
+        expires = self.clock() + self.config.cache_ttl
+        entries = {
+            keys[c.index]: {
+                "output": c.completion.text,
+                "latency_ms": c.completion.latency_ms,
+                "tokens_in": c.completion.tokens_in,
+                "tokens_out": c.completion.tokens_out,
+                "cost_usd": c.completion.cost_usd,
+                "expires_at": expires,
+            }
+            for c in calls
+            if c.completion is not None
+        }
+        self.runs.cache_put(ref.workspace_id, entries)
+
+    def _answer_record(self, call: _Call) -> Doc:
+        limit = self.config.output_max_chars
+        if call.error is not None:
+            return {
+                "index": call.index,
+                "output": None,
+                "error": call.error.detail[:500],
+                "cached": False,
+            }
+        source: Doc = (
+            dict(call.cached)
+            if call.cached is not None
+            else {
+                "output": call.completion.text if call.completion else "",
+                "latency_ms": call.completion.latency_ms if call.completion else None,
+                "tokens_in": call.completion.tokens_in if call.completion else None,
+                "tokens_out": call.completion.tokens_out if call.completion else None,
+                "cost_usd": call.completion.cost_usd if call.completion else None,
+            }
+        )
+        output = source["output"] or ""
+        return {
+            "index": call.index,
+            "output": output[:limit],
+            "truncated": len(output) > limit,
+            "error": None,
+            "latency_ms": source.get("latency_ms"),
+            "tokens_in": source.get("tokens_in"),
+            "tokens_out": source.get("tokens_out"),
+            "cost_usd": source.get("cost_usd"),
+            "cached": call.cached is not None,
+        }
+
+    def _save_cell(
+        self, ref: TaskRef, model_id: str, chunk: int, state: CellState, results: dict[int, Doc]
+    ) -> Doc:
+        cell = {
+            "leaderboard_model_id": model_id,
+            "chunk": chunk,
+            "state": state.value,
+            "n": len(results),
+            "samples": [results[i] for i in sorted(results)],
+            "updated_at": self.clock(),
+        }
+        self.runs.put_cell(
+            ref.workspace_id, ref.leaderboard_id, ref.run_id, cell_id(model_id, chunk), cell
+        )
+        return cell
+
+    def _after_cell(self, ref: TaskRef, run: Doc, cell: Doc) -> None:
+        model_id, chunk = cell["leaderboard_model_id"], cell["chunk"]
+        if cell["state"] == CellState.ANSWERED:
+            self.queue.enqueue(
+                queue=QUEUE_JUDGE,
+                name=task_name(
+                    "judge", ref.workspace_id, ref.leaderboard_id, ref.run_id, model_id, str(chunk)
+                ),
+                path="/tasks/judge",
+                payload=ref.payload(leaderboard_model_id=model_id, chunk=chunk),
+            )
+            return
+        # Whoever scores the last cell sees the full count (queries are strongly consistent);
+        # two such writers enqueue the same finalize name, and the queue keeps one.
+        cells_done, _ = self.runs.progress(ref.workspace_id, ref.leaderboard_id, ref.run_id)
+        if cells_done >= run["plan"]["cells_total"]:
+            self.queue.enqueue(
+                queue=QUEUE_CONTROL,
+                name=task_name("finalize", ref.workspace_id, ref.leaderboard_id, ref.run_id),
+                path="/tasks/finalize",
+                payload=ref.payload(),
+            )
+
+    def _promotion(
+        self, run: Doc, scores: dict[str, list[float | None]], summaries: Sequence[Any]
+    ) -> Doc:
+        strategy = run.get("chosen_model_strategy") or ChosenModelStrategy.MANUAL
+        previous = run.get("chosen_at_start")
+        scored = [s for s in summaries if s.n > 0]
+        top = max(scored, key=lambda s: (-s.rank, s.score)).model_id if scored else None
+        base: Doc = {
+            "strategy": strategy,
+            "previous": previous,
+            "chosen": previous,
+            "promoted": False,
+        }
+        if strategy != ChosenModelStrategy.RANKING_WINNER:
+            return base | {"reason": "the strategy is manual"}
+        if top is None:
+            return base | {"reason": "no model was scored"}
+        if previous == top:
+            return base | {"reason": "the chosen model is still the top model"}
+        if previous is None:
+            return base | {"chosen": top, "promoted": True, "reason": "no model was chosen yet"}
+        if previous not in scores:
+            return base | {"reason": "the chosen model was not part of this run"}
+        if significantly_better(scores, top, previous):
+            return base | {
+                "chosen": top,
+                "promoted": True,
+                "reason": "significantly better than the chosen model",
+            }
+        return base | {"reason": "not significantly better than the chosen model"}
+
+
+def _exact(record: Doc, expected: str | None, options: ExactOptions) -> float | None:
+    if record.get("error") is not None or record.get("output") is None or expected is None:
+        return None
+    return exact_score(record["output"], expected, options)
+
+
+def _model_result(summary: Any, name: str, samples: list[Doc]) -> Doc:
+    answered = [s for s in samples if s.get("error") is None and s.get("output") is not None]
+    latencies = [float(s["latency_ms"]) for s in answered if s.get("latency_ms") is not None]
+    costs = [s["cost_usd"] for s in answered if s.get("cost_usd") is not None]
+    return {
+        "leaderboard_model_id": summary.model_id,
+        "name": name,
+        "score": summary.score,
+        "score_std": summary.score_std,
+        "n": summary.n,
+        "ci_low": summary.ci_low,
+        "ci_high": summary.ci_high,
+        "rank": summary.rank,
+        "success_rate": len(answered) / len(samples) if samples else 0.0,
+        "errors": len(samples) - len(answered),
+        "unscored": sum(1 for s in answered if s.get("score") is None),
+        "latency_ms": {
+            q: percentile(latencies, v) for q, v in (("p50", 50), ("p90", 90), ("p99", 99))
+        },
+        "tokens_in": sum(int(s.get("tokens_in") or 0) for s in answered),
+        "tokens_out": sum(int(s.get("tokens_out") or 0) for s in answered),
+        "cost_usd": round(sum(costs), 10) if costs else None,
+        "cache_hits": sum(1 for s in samples if s.get("cached")),
+    }

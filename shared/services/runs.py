@@ -1,0 +1,297 @@
+"""Run use cases behind the API: start, cancel, read, list, and per-sample outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shared.domain.auth import Principal
+from shared.domain.base import parse
+from shared.domain.candidates import Platform
+from shared.domain.clock import Clock
+from shared.domain.errors import Conflict, InvalidInput, NotFound, TransientFailure
+from shared.domain.leaderboards import DatasetType, EvalType, JudgeProvider
+from shared.domain.paging import ListQuery, Page
+from shared.domain.runs import (
+    ACTIVE_STATUSES,
+    Progress,
+    RunCreate,
+    RunPublic,
+    RunStatus,
+    SampleQuery,
+    SampleResult,
+)
+from shared.domain.scoring import choose_auto_judge
+from shared.repositories.base import Doc
+from shared.repositories.leaderboards import LeaderboardRepository
+from shared.repositories.runs import RunRepository
+from shared.services.ids import check_replay, fingerprint, resource_id
+from shared.tasks.queue import QUEUE_CONTROL, TaskQueue, task_name
+
+RECENT_RUNS = 5
+
+
+def start_run(
+    *,
+    leaderboards: LeaderboardRepository,
+    runs: RunRepository,
+    queue: TaskQueue,
+    clock: Clock,
+    principal: Principal,
+    leaderboard_id: str,
+    body: Mapping[str, Any],
+    idempotency_key: str | None = None,
+) -> tuple[RunPublic, bool]:
+    spec = parse(RunCreate, body)
+    ws = principal.workspace_id
+    lb = leaderboards.get(ws, leaderboard_id)
+    if lb is None:
+        raise NotFound("Leaderboard not found")
+    if lb["eval_type"] == EvalType.HUMAN:
+        raise Conflict("Human-scored leaderboards cannot be run yet: human review is not available")
+    if lb["dataset_type"] == DatasetType.PUSH:
+        raise Conflict(
+            "This PUSH leaderboard has no data yet: events pushed to its webhook become a "
+            "dataset once consolidated"
+        )
+    candidates = {c["id"]: c for c in leaderboards.candidates(ws, leaderboard_id)}
+    if not candidates:
+        raise Conflict("The leaderboard has no candidate models: add one before running it")
+    model_ids = spec.model_ids or list(candidates)
+    unknown = [m for m in model_ids if m not in candidates]
+    if unknown:
+        raise InvalidInput.field(
+            "model_ids", f"not candidate models of this leaderboard: {unknown}"
+        )
+    endpoints = {m: _endpoint_snapshot(leaderboards, ws, candidates[m]) for m in model_ids}
+    run_id = resource_id("run", ws, idempotency_key and f"{leaderboard_id}:{idempotency_key}")
+    record: Doc = {
+        "id": run_id,
+        "workspace_id": ws,
+        "leaderboard_id": leaderboard_id,
+        "status": RunStatus.QUEUED.value,
+        "run_source": spec.run_source.value,
+        "model_ids": model_ids,
+        "models": {m: {"name": candidates[m]["name"]} for m in model_ids},
+        # A snapshot: editing the leaderboard or its models mid-run does not change this run.
+        "endpoints": endpoints,
+        "eval_type": lb["eval_type"],
+        "eval_metadata": lb.get("eval_metadata"),
+        "judge": _judge_for(lb, endpoints),
+        "prompts": {
+            "system_prompt": lb.get("system_prompt"),
+            "model_prompt": lb.get("model_prompt"),
+        },
+        "dataset": {
+            "url": lb.get("dataset_url"),
+            "metadata": lb.get("dataset_metadata"),
+            "schedule": lb.get("schedule"),
+        },
+        "chosen_model_strategy": lb.get("chosen_model_strategy"),
+        # What a ranking_winner promotion compares against (and must still be chosen then).
+        "chosen_at_start": lb.get("chosen_leaderboard_model_id"),
+        "use_cache": spec.use_cache,
+        "plan": None,
+        "created_at": clock(),
+        "request_fingerprint": fingerprint(body),
+    }
+
+    def check(_lb: Doc, active: Doc | None) -> None:
+        if active is not None and not spec.allow_concurrent:
+            raise Conflict(
+                f"Run {active['id']} of this leaderboard is still {active['status']}: wait for it, "
+                "cancel it, or pass allow_concurrent: true"
+            )
+
+    run, created = runs.start(ws, leaderboard_id, run_id, record, check)
+    if not created:
+        check_replay(run, record["request_fingerprint"])
+    # Enqueued on replays too: a crash between the write and this enqueue is mended by the
+    # client's retry, and the deterministic name makes a second enqueue a no-op.
+    try:
+        queue.enqueue(
+            queue=QUEUE_CONTROL,
+            name=task_name("prepare", ws, leaderboard_id, run_id),
+            path="/tasks/prepare",
+            payload={"workspace_id": ws, "leaderboard_id": leaderboard_id, "run_id": run_id},
+        )
+    except Exception as exc:
+        failed = {
+            "status": RunStatus.FAILED.value,
+            "reason": "could not enqueue the run",
+            "finished_at": clock(),
+        }
+        runs.transition(ws, leaderboard_id, run_id, allowed_from=[RunStatus.QUEUED], fields=failed)
+        raise TransientFailure("Could not enqueue the run; try again", retry_after=5) from exc
+    return run_public(run, runs), created
+
+
+def cancel_run(
+    *, runs: RunRepository, clock: Clock, principal: Principal, leaderboard_id: str, run_id: str
+) -> RunPublic:
+    ws = principal.workspace_id
+    _get(runs, ws, leaderboard_id, run_id)
+    updated = runs.transition(
+        ws,
+        leaderboard_id,
+        run_id,
+        allowed_from=ACTIVE_STATUSES,
+        fields={"status": RunStatus.CANCELLED.value, "finished_at": clock(), "reason": "cancelled"},
+    )
+    if updated is None:
+        current = _get(runs, ws, leaderboard_id, run_id)
+        raise Conflict(f"Run {run_id} is already {current['status']}")
+    return run_public(updated, runs)
+
+
+def get_run(
+    *, runs: RunRepository, principal: Principal, leaderboard_id: str, run_id: str
+) -> RunPublic:
+    return run_public(_get(runs, principal.workspace_id, leaderboard_id, run_id), runs)
+
+
+def list_runs(
+    *,
+    leaderboards: LeaderboardRepository,
+    runs: RunRepository,
+    principal: Principal,
+    leaderboard_id: str,
+    query: ListQuery,
+) -> Page[RunPublic]:
+    ws = principal.workspace_id
+    if leaderboards.get(ws, leaderboard_id) is None:
+        raise NotFound("Leaderboard not found")
+    docs, total = runs.page(ws, leaderboard_id, limit=query.limit, offset=query.offset)
+    return Page(
+        items=[run_public(d, runs) for d in docs],
+        total=total,
+        limit=query.limit,
+        offset=query.offset,
+    )
+
+
+def recent_runs(runs: RunRepository, ws: str, leaderboard_id: str) -> list[dict[str, Any]]:
+    """The leaderboard detail's ``recent_runs``: a summary each, the winner named."""
+    out = []
+    for doc in runs.recent(ws, leaderboard_id, RECENT_RUNS):
+        results = doc.get("results") or []
+        top = next((r for r in results if r.get("rank") == 1), None)
+        winner = top and {k: top[k] for k in ("leaderboard_model_id", "name", "score")}
+        out.append(
+            {
+                "id": doc["id"],
+                "status": doc["status"],
+                "run_source": doc.get("run_source"),
+                "created_at": doc["created_at"],
+                "finished_at": doc.get("finished_at"),
+                "winner": winner,
+            }
+        )
+    return out
+
+
+def list_samples(
+    *,
+    runs: RunRepository,
+    principal: Principal,
+    leaderboard_id: str,
+    run_id: str,
+    query: SampleQuery,
+) -> Page[SampleResult]:
+    """One model's per-sample outputs and scores, in dataset order."""
+    ws = principal.workspace_id
+    run = _get(runs, ws, leaderboard_id, run_id)
+    if query.model_id not in run["model_ids"]:
+        raise InvalidInput.field("model_id", f"{query.model_id!r} is not a model of this run")
+    plan = run.get("plan") or {}
+    total = int(plan.get("samples", 0))
+    size = int(plan.get("chunk_size", 1))
+    items: list[SampleResult] = []
+    if plan and query.offset < total:
+        first, last = query.offset // size, (min(total, query.offset + query.limit) - 1) // size
+        cells = {
+            c["chunk"]: c for c in runs.cells(ws, leaderboard_id, run_id, model_id=query.model_id)
+        }
+        version = run["dataset_version"]["id"]
+        for chunk in range(first, last + 1):
+            inputs = {s["index"]: s for s in runs.get_chunk(ws, leaderboard_id, version, chunk)}
+            done = {s["index"]: s for s in (cells.get(chunk) or {}).get("samples", [])}
+            for index in sorted(inputs):
+                if query.offset <= index < query.offset + query.limit:
+                    items.append(_sample_result(inputs[index], done.get(index)))
+    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+def run_public(doc: Doc, runs: RunRepository) -> RunPublic:
+    plan = doc.get("plan") or {}
+    cells_done, samples_done = (0, 0)
+    if plan:
+        cells_done, samples_done = runs.progress(
+            doc["workspace_id"], doc["leaderboard_id"], doc["id"]
+        )
+    progress = Progress(
+        done=samples_done,
+        total=int(plan.get("samples", 0)) * len(doc["model_ids"]),
+        cells_done=cells_done,
+        cells_total=int(plan.get("cells_total", 0)),
+    )
+    return RunPublic.model_validate({**doc, "progress": progress})
+
+
+def _sample_result(sample: Doc, result: Doc | None) -> SampleResult:
+    result = result or {}
+    return SampleResult(
+        index=sample["index"],
+        input=sample["input"],
+        expected=sample.get("expected"),
+        output=result.get("output"),
+        error=result.get("error"),
+        score=result.get("score"),
+        judge_reason=result.get("judge_reason"),
+        latency_ms=result.get("latency_ms"),
+        tokens_in=result.get("tokens_in"),
+        tokens_out=result.get("tokens_out"),
+        cost_usd=result.get("cost_usd"),
+        cached=bool(result.get("cached")),
+    )
+
+
+def _endpoint_snapshot(leaderboards: LeaderboardRepository, ws: str, candidate: Doc) -> Doc:
+    source = candidate
+    if candidate["platform"] == Platform.DRGERO:
+        registered = leaderboards.get_registered(ws, candidate["model_id"])
+        if registered is None:
+            raise Conflict(f"Candidate {candidate['id']} refers to a registered model that is gone")
+        source = registered
+    return {
+        k: source.get(k)
+        for k in (
+            "platform",
+            "model_url",
+            "token_encrypted",
+            "auth_type",
+            "auth_header_name",
+            "parameters",
+        )
+    }
+
+
+def _judge_for(lb: Doc, endpoints: dict[str, Doc]) -> Doc | None:
+    if lb["eval_type"] != EvalType.JUDGE:
+        return None
+    if lb.get("judge_model"):
+        return {"provider": lb["judge_provider"], "model": lb["judge_model"], "auto": False}
+    # Auto: a strong judge from outside the candidates' families (self-preference bias).
+    families = [e["model_url"] for e in endpoints.values() if e["platform"] == Platform.OPENROUTER]
+    return {
+        "provider": JudgeProvider.OPENROUTER.value,
+        "model": choose_auto_judge(families),
+        "auto": True,
+    }
+
+
+def _get(runs: RunRepository, ws: str, lb_id: str, run_id: str) -> Doc:
+    doc = runs.get(ws, lb_id, run_id)
+    if doc is None:
+        raise NotFound("Run not found")
+    return doc
