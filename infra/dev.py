@@ -25,11 +25,11 @@ def _defaults() -> None:
 
 
 def demo_token() -> str:
-    from shared.bootstrap import Container
+    from shared.bootstrap import container
     from shared.domain.auth import ALL_SCOPES
     from shared.services import access
 
-    c = Container()
+    c = container()
     if c.workspaces.get("demo") is None:
         access.create_workspace(
             workspaces=c.workspaces, clock=c.clock, name="Demo", plan="pro", workspace_id="demo"
@@ -48,6 +48,8 @@ def demo_token() -> str:
 def main() -> int:
     _defaults()
     from infra.gateway import serve
+    from shared import bootstrap
+    from shared.tasks.local import LocalDispatcher
 
     emulator = FirestoreEmulator(
         os.environ["FIRESTORE_EMULATOR_HOST"], os.environ["GOOGLE_CLOUD_PROJECT"]
@@ -55,8 +57,13 @@ def main() -> int:
     emulator.start()
     stopping = threading.Event()
     server = None
+    dispatcher = None
     try:
         server = serve("127.0.0.1", int(os.environ["PORT"]))
+        # Cloud Tasks, locally: tasks reach the workers through this same port.
+        dispatcher = LocalDispatcher(base_url=f"http://127.0.0.1:{server.port}")
+        bootstrap.set_container(bootstrap.Container(queue=dispatcher))
+        dispatcher.start()
         token = demo_token()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -73,6 +80,8 @@ def main() -> int:
         )
         server.serve_forever()
     finally:
+        if dispatcher is not None:
+            dispatcher.stop(timeout=5)
         if server is not None:
             server.server_close()
         emulator.stop()

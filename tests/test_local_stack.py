@@ -13,14 +13,14 @@ from pathlib import Path
 import httpx
 
 from infra.emulator import is_listening
-from tests.conftest import GET_LEADERBOARD, free_port
+from tests.conftest import GET_LEADERBOARD, HF_ENDPOINT, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BANNER = re.compile(r"Podium API on (http://\S+) .* token: (podium_\S+)")
 
 
 def start_dev(env_overrides: dict[str, str]) -> tuple[subprocess.Popen[str], str, str]:
-    env = {**os.environ, **env_overrides}
+    env = {**os.environ, "HF_ENDPOINT": HF_ENDPOINT, **env_overrides}
     proc = subprocess.Popen(
         [sys.executable, "-m", "infra.dev"],
         cwd=ROOT,
@@ -48,9 +48,17 @@ def stop(proc: subprocess.Popen[str]) -> int:
     return proc.wait(timeout=60)
 
 
-def test_dev_starts_everything_and_ctrl_c_stops_it():
+def test_dev_starts_everything_and_ctrl_c_stops_it(hf, llm):
+    from tests.test_runs import make_dataset, model
+
     port, emu = free_port(), f"127.0.0.1:{free_port()}"
-    proc, url, token = start_dev({"PORT": str(port), "FIRESTORE_EMULATOR_HOST": emu})
+    proc, url, token = start_dev(
+        {
+            "PORT": str(port),
+            "FIRESTORE_EMULATOR_HOST": emu,
+            "OPENROUTER_BASE_URL": llm.openrouter_base_url,
+        }
+    )
     try:
         assert url == f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/healthz").status_code == 200
@@ -61,6 +69,24 @@ def test_dev_starts_everything_and_ctrl_c_stops_it():
         lb = created.json()["id"]
         sched = {"version": 2, "triggers": {"cron": {"enabled": True, "expression": "0 6 * * 1"}}}
         assert client.patch(f"/api/leaderboards/{lb}", json=sched).status_code == 200
+        # Task dispatch works: a run goes from queued to completed with no test machinery.
+        data_url, rows = make_dataset(hf, llm, 6)
+        m = model(llm, 1.0)
+        exact = {**GET_LEADERBOARD, "dataset_url": data_url, "eval_type": "exact"}
+        lb2 = client.post("/api/leaderboards", json=exact).json()["id"]
+        client.post(
+            f"/api/leaderboards/{lb2}/models",
+            json={"name": "m", "platform": "OpenRouter", "model_url": m.name},
+        )
+        run = client.post(f"/api/leaderboards/{lb2}/run", json={}).json()
+        deadline = time.monotonic() + 60
+        while (status := client.get(f"/api/leaderboards/{lb2}/runs/{run['id']}").json())[
+            "status"
+        ] in ("queued", "running"):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        assert status["status"] == "completed", status
+        assert status["results"][0]["score"] == 1.0 and status["results"][0]["n"] == len(rows)
     finally:
         code = stop(proc)
     assert code == 0

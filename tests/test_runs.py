@@ -4,14 +4,16 @@ Hugging Face and the model providers. Expected scores come from what the stand-i
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
 import pytest
 
 from shared.domain.statistics import summarize
-from tests.conftest import create_leaderboard
+from tests.conftest import create_leaderboard, detail_of
 from tests.standins.openai_server import (
+    Failures,
     StandinModel,
     answers_correctly,
     count_tokens,
@@ -94,3 +96,379 @@ def test_exact_run_scores_and_ranks_what_the_standins_imply(ws, stack, hf, llm):
         assert r["latency_ms"]["p50"] is not None
     assert [r["rank"] for r in run["results"]] == sorted(r["rank"] for r in run["results"])
     assert run["dataset_version"]["rows"] == 23 and run["dataset_version"]["bad_rows"] == 0
+
+
+def judge_model(llm, name: str | None = None) -> StandinModel:
+    m = StandinModel(name=name or f"judges{uuid.uuid4().hex[:6]}/judge", judge=True)
+    llm.add_model(m)
+    return m
+
+
+def test_judge_run_scores_with_the_configured_judge(ws, stack, hf, llm):
+    url, rows = make_dataset(hf, llm, 12)
+    j = judge_model(llm)
+    lb = create_leaderboard(
+        ws,
+        dataset_url=url,
+        system_prompt=PROMPT,
+        eval_type="judge",
+        judge_provider="OpenRouter",
+        judge_model=j.name,
+    )
+    models = {add_openrouter(ws, lb["id"], m): m for m in (model(llm, 0.8), model(llm, 0.3))}
+    run = run_to_end(ws, stack, lb["id"])
+    assert run["status"] == "completed", run
+    assert run["judge"] == {"provider": "OpenRouter", "model": j.name, "auto": False}
+    expected = expected_scores(models, rows)
+    for r in run["results"]:
+        assert r["score"] == pytest.approx(sum(expected[r["leaderboard_model_id"]]) / 12)
+        assert r["n"] == 12 and r["unscored"] == 0
+    judged = [r for r in llm.requests if json.loads(r.body).get("model") == j.name]
+    # Every distinct (input, answer) was judged; identical ones may be served by the cache
+    # when two models gave the same answer.
+    pairs = {(q, llm.answer_for(m.name, q)) for m in models.values() for q in rows}
+    assert len({json.dumps(json.loads(r.body)["messages"]) for r in judged}) == len(pairs)
+    assert len(pairs) <= len(judged) <= 24
+    first = json.loads(judged[0].body)["messages"]
+    assert any("rubric" in m["content"].lower() or "score" in m["content"].lower() for m in first)
+
+
+def test_auto_judge_is_chosen_outside_the_candidates_families_and_recorded(ws, stack, hf, llm):
+    from shared.domain.scoring import JUDGE_PREFERENCES
+
+    url, _ = make_dataset(hf, llm, 4)
+    lb = create_leaderboard(
+        ws, dataset_url=url, system_prompt=PROMPT, judge_provider=None, judge_model=None
+    )
+    assert lb["judge_auto_decide"] is True
+    first_family = JUDGE_PREFERENCES[0].split("/")[0]
+    same_family = StandinModel(
+        name=f"{first_family}/candidate-{uuid.uuid4().hex[:4]}", accuracy=1.0
+    )
+    llm.add_model(same_family)
+    add_openrouter(ws, lb["id"], same_family)
+    judge_model(llm, JUDGE_PREFERENCES[1])
+    run = run_to_end(ws, stack, lb["id"])
+    assert run["judge"] == {"provider": "OpenRouter", "model": JUDGE_PREFERENCES[1], "auto": True}
+    assert run["results"][0]["score"] == 1.0
+
+
+def test_unparseable_verdicts_are_unscored_not_zero(ws, stack, hf, llm):
+    url, _ = make_dataset(hf, llm, 5)
+    j = judge_model(llm)
+    original = llm.judge_fn
+    llm.judge_fn = lambda messages: "I think it is pretty good!"
+    try:
+        lb = create_leaderboard(
+            ws,
+            dataset_url=url,
+            system_prompt=PROMPT,
+            judge_provider="OpenRouter",
+            judge_model=j.name,
+        )
+        add_openrouter(ws, lb["id"], model(llm, 1.0))
+        run = run_to_end(ws, stack, lb["id"])
+    finally:
+        llm.judge_fn = original
+    r = run["results"][0]
+    assert (r["score"], r["n"], r["unscored"], r["errors"]) == (None, 0, 5, 0)
+    samples = ws.http.get(
+        f"/api/leaderboards/{lb['id']}/runs/{run['id']}/samples",
+        params={"model_id": r["leaderboard_model_id"]},
+    ).json()
+    assert all(s["score"] is None and s["output"] for s in samples["items"])
+
+
+def test_flaky_and_failing_providers(ws, stack, hf, llm):
+    url, rows = make_dataset(hf, llm, 10)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    inputs = list(rows)
+    flaky = {
+        "rate_limited": model(llm, 0.7, failures=Failures("rate_limit", attempts=2, retry_after=1)),
+        "bad_gateway": model(llm, 0.6, failures=Failures("bad_gateway", attempts=3)),
+        "slow_once": model(llm, 0.5, failures=Failures("timeout", attempts=1, hang_seconds=3)),
+    }
+    partly_broken = model(llm, 1.0, failures=Failures("permanent", inputs=frozenset(inputs[:3])))
+    dead = model(llm, 1.0, failures=Failures("bad_gateway", attempts=10_000))
+    ids = {name: add_openrouter(ws, lb["id"], m) for name, m in flaky.items()}
+    ids["partly_broken"] = add_openrouter(ws, lb["id"], partly_broken)
+    ids["dead"] = add_openrouter(ws, lb["id"], dead)
+    run = run_to_end(ws, stack, lb["id"])
+    assert run["status"] == "completed", run
+    by_id = {r["leaderboard_model_id"]: r for r in run["results"]}
+    # Transient failures were retried until they passed: scores as if nothing happened.
+    for name, m in flaky.items():
+        r = by_id[ids[name]]
+        assert (r["errors"], r["n"]) == (0, 10), (name, r)
+        assert r["score"] == pytest.approx(sum(answers_correctly(m, q) for q in rows) / 10)
+    # Permanent 400s are recorded as errors and not scored as wrong.
+    broken = by_id[ids["partly_broken"]]
+    assert (broken["errors"], broken["n"], broken["score"], broken["success_rate"]) == (
+        3,
+        7,
+        1.0,
+        0.7,
+    )
+    # Still failing after the queue's last delivery: errors; a model that never answered ranks last.
+    dead_r = by_id[ids["dead"]]
+    assert (dead_r["n"], dead_r["errors"], dead_r["score"], dead_r["success_rate"]) == (
+        0,
+        10,
+        None,
+        0.0,
+    )
+    assert dead_r["rank"] == max(r["rank"] for r in run["results"])
+    assert dead_r["rank"] > max(r["rank"] for r in run["results"] if r["n"] > 0)
+    samples = ws.http.get(
+        f"/api/leaderboards/{lb['id']}/runs/{run['id']}/samples",
+        params={"model_id": ids["partly_broken"]},
+    ).json()["items"]
+    assert [s["error"] is not None for s in samples] == [True] * 3 + [False] * 7
+    assert "400" in samples[0]["error"] or "refuses" in samples[0]["error"]
+
+
+def test_duplicate_deliveries_change_nothing(ws, stack, hf, llm):
+    url, _ = make_dataset(hf, llm, 8)
+    j = judge_model(llm)
+    lb = create_leaderboard(
+        ws, dataset_url=url, system_prompt=PROMPT, judge_provider="OpenRouter", judge_model=j.name
+    )
+    for acc in (0.9, 0.4):
+        add_openrouter(ws, lb["id"], model(llm, acc))
+    run = run_to_end(ws, stack, lb["id"])
+    assert run["status"] == "completed"
+    calls = len(llm.requests)
+    db = ws.container.db
+    run_ref = (
+        db.collection("workspaces").document(ws.id).collection("leaderboards").document(lb["id"])
+        .collection("runs").document(run["id"])
+    )  # fmt: skip
+    cells_before = {c.id: c.to_dict() for c in run_ref.collection("cells").stream()}
+    # Deliver every task of this run again, as Cloud Tasks may.
+    delivered = {a.name for a in stack.dispatcher.stats().attempts}
+    for name in delivered:
+        stack.dispatcher.redeliver(name)
+    assert stack.dispatcher.join(timeout=60)
+    assert len(llm.requests) == calls, "a duplicate delivery called a model again"
+    again = ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{run['id']}").json()
+    assert again["results"] == run["results"] and again["status"] == "completed"
+    assert again["finished_at"] == run["finished_at"]
+    assert {c.id: c.to_dict() for c in run_ref.collection("cells").stream()} == cells_before
+
+
+def test_cancelled_run_stops(ws, stack, hf, llm):
+    url, _ = make_dataset(hf, llm, 40)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    slow = model(llm, 1.0, latency_ms=150)
+    add_openrouter(ws, lb["id"], slow)
+    before = len(llm.requests)
+    run = ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={}).json()
+    deadline = time.monotonic() + 30
+    while (
+        ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{run['id']}").json()["status"] == "queued"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    cancelled = ws.http.post(f"/api/leaderboards/{lb['id']}/runs/{run['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert stack.dispatcher.join(timeout=60)
+    final = ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{run['id']}").json()
+    assert final["status"] == "cancelled" and final["results"] == []
+    assert len(llm.requests) - before < 40, "every sample was still called after the cancel"
+    again = ws.http.post(f"/api/leaderboards/{lb['id']}/runs/{run['id']}/cancel")
+    assert again.status_code == 409 and "already cancelled" in detail_of(again)
+    # The leaderboard is free to run again.
+    assert ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={}).status_code == 202
+    assert stack.dispatcher.join(timeout=60)
+
+
+def test_response_cache_serves_identical_calls_and_can_be_skipped(ws, stack, hf, llm):
+    url, _ = make_dataset(hf, llm, 6)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    add_openrouter(ws, lb["id"], model(llm, 0.5))
+    first = run_to_end(ws, stack, lb["id"])
+    assert first["cache_hits"] == 0
+    calls = len(llm.requests)
+    second = run_to_end(ws, stack, lb["id"])
+    assert second["cache_hits"] == 6 and len(llm.requests) == calls
+    assert [r["score"] for r in second["results"]] == [r["score"] for r in first["results"]]
+    assert second["results"][0]["cost_usd"] == first["results"][0]["cost_usd"]
+    fresh = run_to_end(ws, stack, lb["id"], {"use_cache": False})
+    assert fresh["cache_hits"] == 0 and len(llm.requests) == calls + 6
+
+
+def test_dataset_problems(ws, stack, hf, llm):
+    # Bad rows are counted with their line numbers, not fatal.
+    url, _ = make_dataset(hf, llm, 4, extra_lines=["{not json", json.dumps({"no_input": 1}), "[1]"])
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    add_openrouter(ws, lb["id"], model(llm, 1.0))
+    run = run_to_end(ws, stack, lb["id"])
+    version = run["dataset_version"]
+    assert (version["rows"], version["bad_rows"]) == (4, 3)
+    assert [b["line"] for b in version["bad_row_examples"]] == [5, 6, 7]
+    assert version["content_sha256"] and version["revision"]
+    # An unreachable file fails the run with the HTTP status.
+    missing = hf.url_for("acme/nothing-here", "eval.jsonl")
+    lb2 = create_leaderboard(ws, dataset_url=missing, system_prompt=PROMPT, eval_type="exact")
+    add_openrouter(ws, lb2["id"], model(llm, 1.0))
+    failed = run_to_end(ws, stack, lb2["id"])
+    assert failed["status"] == "failed" and "404" in failed["reason"]
+    assert ws.http.post(f"/api/leaderboards/{lb2['id']}/run", json={}).status_code == 202
+    assert stack.dispatcher.join(timeout=60)
+
+
+def test_schedule_dataset_limit_bounds_the_run(ws, stack, hf, llm):
+    url, rows = make_dataset(hf, llm, 12)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    limit = {
+        "version": 2,
+        "dataset": {"mode": "LIMIT", "limit": {"rows": 5, "algorithm": "LAST_N"}},
+    }
+    assert ws.http.patch(f"/api/leaderboards/{lb['id']}", json=limit).status_code == 200
+    lm = add_openrouter(ws, lb["id"], model(llm, 1.0))
+    run = run_to_end(ws, stack, lb["id"])
+    assert run["dataset_version"]["rows_used"] == 5 and run["progress"]["total"] == 5
+    samples = ws.http.get(
+        f"/api/leaderboards/{lb['id']}/runs/{run['id']}/samples", params={"model_id": lm}
+    ).json()
+    assert [s["input"] for s in samples["items"]] == list(rows)[-5:]
+
+
+def test_run_guards(ws, free_ws, stack, hf, llm):
+    url, _ = make_dataset(hf, llm, 3)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    resp = ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={})
+    assert resp.status_code == 409 and "no candidate models" in detail_of(resp)
+    lm = add_openrouter(ws, lb["id"], model(llm, 1.0, latency_ms=200))
+    bad = ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={"model_ids": [lm, "lm_nope"]})
+    assert bad.status_code == 422 and "lm_nope" in detail_of(bad)
+    assert (
+        ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={"model_ids": []}).status_code == 422
+    )
+    assert (
+        ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={"run_source": "vibes"}).status_code
+        == 422
+    )
+    first = ws.http.post(
+        f"/api/leaderboards/{lb['id']}/run", json={"model_ids": [lm], "run_source": "api"}
+    )
+    assert first.status_code == 202 and first.json()["run_source"] == "api"
+    second = ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={})
+    assert second.status_code == 409 and first.json()["id"] in detail_of(second)
+    concurrent = ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={"allow_concurrent": True})
+    assert concurrent.status_code == 202
+    assert stack.dispatcher.join(timeout=60)
+    human = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="human")
+    add_openrouter(ws, human["id"], model(llm, 1.0))
+    resp = ws.http.post(f"/api/leaderboards/{human['id']}/run", json={})
+    assert resp.status_code == 409 and "Human" in detail_of(resp)
+    push = ws.http.post(
+        "/api/leaderboards", json={"name": "p", "system_prompt": "{input}", "dataset_type": "PUSH"}
+    ).json()
+    add_openrouter(ws, push["id"], model(llm, 1.0))
+    resp = ws.http.post(f"/api/leaderboards/{push['id']}/run", json={})
+    assert resp.status_code == 409 and "no data yet" in detail_of(resp)
+    assert ws.http.post("/api/leaderboards/lb_missing/run", json={}).status_code == 404
+    # Scope: leaderboards:run.
+    reader = ws.client(ws.token_with("leaderboards:read", "leaderboards:write"))
+    resp = reader.post(f"/api/leaderboards/{lb['id']}/run", json={})
+    assert resp.status_code == 403 and detail_of(resp) == "Permission 'leaderboards:run' required"
+
+
+def test_idempotent_run_request(ws, stack, hf, llm):
+    url, _ = make_dataset(hf, llm, 3)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    add_openrouter(ws, lb["id"], model(llm, 1.0))
+    key = {"Idempotency-Key": "nightly-2026-11-23"}
+    a = ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={}, headers=key)
+    b = ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={}, headers=key)
+    assert (a.status_code, b.status_code) == (202, 202)
+    assert a.json()["id"] == b.json()["id"] and b.headers["Idempotent-Replayed"] == "true"
+    assert stack.dispatcher.join(timeout=60)
+    assert ws.http.get(f"/api/leaderboards/{lb['id']}/runs").json()["total"] == 1
+
+
+def test_runs_listing_detail_and_samples(ws, stack, hf, llm):
+    url, rows = make_dataset(hf, llm, 7)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    good = model(llm, 1.0)
+    lm = add_openrouter(ws, lb["id"], good)
+    runs = [run_to_end(ws, stack, lb["id"]) for _ in range(3)]
+    page = ws.http.get(f"/api/leaderboards/{lb['id']}/runs", params={"limit": 2}).json()
+    assert page["total"] == 3 and [r["id"] for r in page["items"]] == [runs[2]["id"], runs[1]["id"]]
+    assert (
+        ws.http.get(f"/api/leaderboards/{lb['id']}/runs", params={"limit": 101}).status_code == 422
+    )
+    detail = ws.http.get(f"/api/leaderboards/{lb['id']}").json()
+    assert [r["id"] for r in detail["recent_runs"]] == [r["id"] for r in reversed(runs)]
+    assert detail["recent_runs"][0]["winner"]["leaderboard_model_id"] == lm
+    base = f"/api/leaderboards/{lb['id']}/runs/{runs[0]['id']}/samples"
+    all_samples = ws.http.get(base, params={"model_id": lm}).json()
+    assert all_samples["total"] == 7
+    assert [s["input"] for s in all_samples["items"]] == list(rows)
+    assert all(s["output"] == rows[s["input"]] and s["score"] == 1.0 for s in all_samples["items"])
+    middle = ws.http.get(base, params={"model_id": lm, "limit": 3, "offset": 4}).json()
+    assert [s["index"] for s in middle["items"]] == [4, 5, 6]
+    assert ws.http.get(base, params={"model_id": "lm_other"}).status_code == 422
+    assert ws.http.get(base).status_code == 422
+    assert ws.http.get(f"/api/leaderboards/{lb['id']}/runs/run_missing").status_code == 404
+
+
+def test_ranking_winner_promotes_only_a_significantly_better_model(ws, stack, hf, llm):
+    url, _ = make_dataset(hf, llm, 40)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    ws.http.patch(f"/api/leaderboards/{lb['id']}", json={"chosen_model_strategy": "ranking_winner"})
+    strong = add_openrouter(ws, lb["id"], model(llm, 0.95))
+    weak = add_openrouter(ws, lb["id"], model(llm, 0.1))
+    run = run_to_end(ws, stack, lb["id"])
+    assert run["promotion"]["promoted"] is True and run["promotion"]["chosen"] == strong
+    assert (
+        ws.http.get(f"/api/leaderboards/{lb['id']}").json()["chosen_leaderboard_model_id"] == strong
+    )
+    # Re-running does not flap: the chosen model is still the top one.
+    again = run_to_end(ws, stack, lb["id"])
+    assert again["promotion"]["promoted"] is False
+    # A manual choice of the weak model is replaced only because the strong one is
+    # significantly better; a near-tie would not be.
+    ws.http.patch(f"/api/leaderboards/{lb['id']}", json={"chosen_leaderboard_model_id": weak})
+    third = run_to_end(ws, stack, lb["id"])
+    assert third["promotion"] == {
+        "strategy": "ranking_winner",
+        "previous": weak,
+        "chosen": strong,
+        "promoted": True,
+        "reason": "significantly better than the chosen model",
+    }
+
+
+def test_near_tie_does_not_flap_the_chosen_model(ws, stack, hf, llm):
+    from shared.domain.statistics import significantly_better
+
+    # Fixed names and inputs: the stand-in's answers, and so the decision, are reproducible.
+    rows = {f"twinQ{i}": f"twinA{i}" for i in range(40)}
+    llm.dataset.update(rows)
+    url = hf.add_file(
+        "acme/twins",
+        "eval.jsonl",
+        "\n".join(json.dumps({"input": q, "expected": a}) for q, a in rows.items()),
+    )
+    a, b = StandinModel("twins/a", accuracy=0.6), StandinModel("twins/b", accuracy=0.62)
+    llm.add_model(a)
+    llm.add_model(b)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    ids = {add_openrouter(ws, lb["id"], m): m for m in (a, b)}
+    chosen = next(iter(ids))
+    ws.http.patch(
+        f"/api/leaderboards/{lb['id']}",
+        json={"chosen_model_strategy": "ranking_winner", "chosen_leaderboard_model_id": chosen},
+    )
+    run = run_to_end(ws, stack, lb["id"])
+    expected = expected_scores(ids, rows)
+    top = max(ids, key=lambda lm: sum(expected[lm]))
+    should = top != chosen and significantly_better(expected, top, chosen)
+    assert run["promotion"]["promoted"] is should
+    assert should is False, "pick accuracies whose difference on these inputs is noise"
+    assert (
+        ws.http.get(f"/api/leaderboards/{lb['id']}").json()["chosen_leaderboard_model_id"] == chosen
+    )
