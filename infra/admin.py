@@ -7,6 +7,7 @@ Every command prints one JSON line, so scripts can read it.
     python -m infra.admin create-token --workspace ID --scopes leaderboards:read,... [--name N]
     python -m infra.admin list-tokens --workspace ID
     python -m infra.admin revoke-token --workspace ID --token-id tok_...
+    echo hf_... | python -m infra.admin set-hf-token --workspace ID [--clear]
 """
 
 from __future__ import annotations
@@ -65,6 +66,17 @@ def revoke_token(c: Container, args: argparse.Namespace) -> None:
     _print({"revoked": args.token_id})
 
 
+def set_hf_token(c: Container, args: argparse.Namespace) -> None:
+    # From stdin, never from argv: arguments end up in shell history and process listings.
+    token = None if args.clear else sys.stdin.readline().strip()
+    if not args.clear and not token:
+        raise ValueError("no token on standard input (or pass --clear to remove it)")
+    access.set_hf_token(
+        workspaces=c.workspaces, secrets=c.secrets, workspace_id=args.workspace, token=token
+    )
+    _print({"workspace_id": args.workspace, "hf_token": "removed" if args.clear else "set"})
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m infra.admin", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -85,6 +97,10 @@ def parser() -> argparse.ArgumentParser:
     rt.add_argument("--workspace", required=True)
     rt.add_argument("--token-id", required=True)
     rt.set_defaults(run=revoke_token)
+    hf = sub.add_parser("set-hf-token", help="set the workspace's Hugging Face token (stdin)")
+    hf.add_argument("--workspace", required=True)
+    hf.add_argument("--clear", action="store_true", help="remove the token")
+    hf.set_defaults(run=set_hf_token)
     return p
 
 

@@ -111,12 +111,19 @@ class Container:
             allow_private=s.podium_allow_private_endpoints,
         )
 
-    def fetch_dataset(self, url: str, metadata: dict[str, Any] | None) -> DatasetFile:
+    def fetch_dataset(
+        self, workspace_id: str, url: str, metadata: dict[str, Any] | None
+    ) -> DatasetFile:
         meta = metadata or {}
+        token = access.hf_token_for(
+            workspaces=self.workspaces, secrets=self.secrets, workspace_id=workspace_id
+        )
+        if token is None and self.settings.hf_token is not None:
+            token = self.settings.hf_token.get_secret_value()
         return fetch_jsonl(
             client=self.http,
             url=url,
-            token=self.settings.hf_token.get_secret_value() if self.settings.hf_token else None,
+            token=token,
             max_rows=self.settings.dataset_max_rows,
             max_bytes=self.settings.dataset_max_bytes,
             input_field=meta.get("input_field"),

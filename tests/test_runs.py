@@ -472,3 +472,95 @@ def test_near_tie_does_not_flap_the_chosen_model(ws, stack, hf, llm):
     assert (
         ws.http.get(f"/api/leaderboards/{lb['id']}").json()["chosen_leaderboard_model_id"] == chosen
     )
+
+
+def test_private_dataset_uses_the_workspace_hf_token(ws, stack, hf, llm):
+    import subprocess
+    import sys
+
+    from tests.test_auth import ROOT
+
+    url, _ = make_dataset(hf, llm, 3)
+    repo = url.split("/datasets/")[1].split("/resolve/")[0]
+    hf.private[repo] = "hf_workspace_secret_token"
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    add_openrouter(ws, lb["id"], model(llm, 1.0))
+    denied = run_to_end(ws, stack, lb["id"])
+    assert denied["status"] == "failed" and "401" in denied["reason"]
+    cli = subprocess.run(
+        [sys.executable, "-m", "infra.admin", "set-hf-token", "--workspace", ws.id],
+        input="hf_workspace_secret_token\n", cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert "hf_workspace_secret_token" not in cli.stdout
+    stored = ws.container.workspaces.get(ws.id)
+    assert "hf_workspace_secret_token" not in json.dumps(stored, default=str)
+    ok = run_to_end(ws, stack, lb["id"])
+    assert ok["status"] == "completed", ok
+    sent = [r for r in hf.requests if repo in r.path]
+    assert sent[-1].headers.get("authorization") == "Bearer hf_workspace_secret_token"
+
+
+def test_custom_and_registered_endpoints_send_their_auth(ws, stack, hf, llm):
+    url, rows = make_dataset(hf, llm, 4)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    custom, registered = model(llm, 1.0), model(llm, 0.5)
+    resp = ws.http.post(
+        f"/api/leaderboards/{lb['id']}/models",
+        json={"name": "ours", "platform": "Custom", "model_url": llm.base_url, "token": "sk-custom-0123456789",
+              "auth_type": "custom-header", "auth_header_name": "X-Model-Key", "parameters": {"model": custom.name, "temperature": 0}},
+    )  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    reg = ws.http.post(
+        "/api/models",
+        json={"name": "fine-tune", "platform": "HuggingFace", "model_url": f"{llm.base_url}/chat/completions",
+              "token": "Basic Zm9vOmJhcg==", "auth_type": "authorization", "parameters": {"model": registered.name}},
+    ).json()  # fmt: skip
+    ws.http.post(f"/api/leaderboards/{lb['id']}/models", json={"name": "ft", "model_id": reg["id"]})
+    run = run_to_end(ws, stack, lb["id"])
+    assert run["status"] == "completed", run
+    scores = sorted(r["score"] for r in run["results"])
+    assert scores == sorted([1.0, sum(answers_correctly(registered, q) for q in rows) / 4])
+    by_model = {}
+    for r in llm.requests:
+        by_model.setdefault(json.loads(r.body).get("model"), []).append(r)
+    assert {r.headers.get("x-model-key") for r in by_model[custom.name]} == {"sk-custom-0123456789"}
+    assert all(r.path == "/v1/chat/completions" for r in by_model[custom.name])
+    assert all(json.loads(r.body)["temperature"] == 0 for r in by_model[custom.name])
+    assert {r.headers.get("authorization") for r in by_model[registered.name]} == {
+        "Basic Zm9vOmJhcg=="
+    }
+
+
+def test_samples_within_a_task_run_concurrently_but_bounded(ws, stack, hf, llm):
+    import threading
+
+    url, _ = make_dataset(hf, llm, 10)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    slow = model(llm, 1.0, latency_ms=100)
+    add_openrouter(ws, lb["id"], slow)
+    lock, state = threading.Lock(), {"now": 0, "max": 0}
+    original = llm.handle
+
+    def counting(request):
+        if slow.name.encode() not in request.body:
+            return original(request)
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        try:
+            return original(request)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    llm.handle = counting
+    try:
+        run = run_to_end(ws, stack, lb["id"])
+    finally:
+        llm.handle = original
+    assert run["status"] == "completed"
+    # Two chunks of 5 may run at once (queue concurrency), each with at most
+    # SAMPLE_CONCURRENCY (4) calls in flight.
+    settings = ws.container.settings
+    assert 1 < state["max"] <= settings.sample_concurrency * 2

@@ -24,6 +24,9 @@ class WorkspaceRepository:
         snap = self._db.collection("workspaces").document(workspace_id).get()
         return snap.to_dict() if snap.exists else None
 
+    def update(self, workspace_id: str, fields: Doc) -> None:
+        self._db.collection("workspaces").document(workspace_id).update(fields)
+
 
 class TokenRepository:
     """``api_tokens/{sha256(token)}``: a lookup by hash is one document read per request."""

@@ -6,11 +6,13 @@ import secrets
 from datetime import timedelta
 
 from shared.domain.auth import ALL_SCOPES, Principal
+from shared.domain.candidates import token_hint
 from shared.domain.clock import Clock
 from shared.domain.errors import InvalidInput, NotFound, Unauthenticated
 from shared.domain.plans import PLANS
 from shared.domain.tokens import TokenPublic, hash_token, new_token, token_id_for
 from shared.repositories.workspaces import TokenRepository, WorkspaceRepository
+from shared.secrets import SecretBox
 
 
 def create_workspace(
@@ -104,3 +106,27 @@ def authenticate(
         scopes=frozenset(record.get("scopes", [])),
         token_id=record["token_id"],
     )
+
+
+def set_hf_token(
+    *, workspaces: WorkspaceRepository, secrets: SecretBox, workspace_id: str, token: str | None
+) -> None:
+    """The workspace's Hugging Face token, sent when its runs read dataset files (private
+    datasets). Stored encrypted; ``None`` removes it."""
+    if workspaces.get(workspace_id) is None:
+        raise NotFound(f"Workspace {workspace_id!r} not found")
+    token = (token or "").strip() or None
+    workspaces.update(
+        workspace_id,
+        {
+            "hf_token_encrypted": secrets.encrypt(token) if token else None,
+            "hf_token_hint": token_hint(token),
+        },
+    )
+
+
+def hf_token_for(
+    *, workspaces: WorkspaceRepository, secrets: SecretBox, workspace_id: str
+) -> str | None:
+    stored = (workspaces.get(workspace_id) or {}).get("hf_token_encrypted")
+    return secrets.decrypt(stored) if stored else None

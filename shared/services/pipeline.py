@@ -62,8 +62,8 @@ from shared.tasks.queue import (
 
 log = logging.getLogger("podium.pipeline")
 
-# url, dataset_metadata -> the file's usable rows, pinned
-FetchDataset = Callable[[str, dict[str, Any] | None], DatasetFile]
+# workspace id, url, dataset_metadata -> the file's usable rows, pinned
+FetchDataset = Callable[[str, str, dict[str, Any] | None], DatasetFile]
 ProviderFor = Callable[[Endpoint], ChatProvider]
 
 QUEUE_FOR_PLATFORM = {
@@ -153,7 +153,7 @@ class Pipeline:
     def _pin_dataset(self, ref: TaskRef, run: Doc, *, final_attempt: bool) -> Doc | None:
         source = run["dataset"]
         try:
-            data = self.fetch_dataset(source["url"], source.get("metadata"))
+            data = self.fetch_dataset(ref.workspace_id, source["url"], source.get("metadata"))
         except DatasetError as exc:
             if exc.transient and not final_attempt:
                 raise TransientFailure(

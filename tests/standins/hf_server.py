@@ -54,6 +54,8 @@ class HFStandin(StandinServer):
         self.files: dict[tuple[str, str], HFFile] = {}
         self.blobs: dict[str, bytes] = {}
         self._failures: dict[tuple[str, str], _Failure] = {}
+        # repo -> the token a private repo requires (on top of the server-wide ``token``).
+        self.private: dict[str, str] = {}
 
     # --- for tests ---------------------------------------------------------------------------
     def add_file(
@@ -107,7 +109,8 @@ class HFStandin(StandinServer):
         self, request: StandinRequest, repo: str, revision: str, path: str
     ) -> StandinResponse:
         authorization = request.headers.get("authorization")
-        if self.token is not None and authorization != f"Bearer {self.token}":
+        required = self.private.get(repo, self.token)
+        if required is not None and authorization != f"Bearer {required}":
             return _hub_error(401, "RepoNotFound", "Invalid username or password.")
         failure = self._take_failure(repo, path)
         if failure is not None:
