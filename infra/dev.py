@@ -45,6 +45,17 @@ def demo_token() -> str:
     return token
 
 
+def _tick_forever(base_url: str, every: float, stopping: threading.Event) -> None:
+    """Cloud Scheduler, locally: POST /tasks/tick on the gateway every ``every`` seconds."""
+    import httpx
+
+    while not stopping.wait(every):
+        try:
+            httpx.post(f"{base_url}/tasks/tick", timeout=60)
+        except httpx.HTTPError as exc:
+            print(f"scheduler tick failed: {exc}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     _defaults()
     from infra.gateway import serve
@@ -65,6 +76,16 @@ def main() -> int:
         bootstrap.set_container(bootstrap.Container(queue=dispatcher))
         dispatcher.start()
         token = demo_token()
+        ticker = threading.Thread(
+            target=_tick_forever,
+            args=(
+                f"http://127.0.0.1:{server.port}",
+                bootstrap.container().settings.scheduler_tick_seconds,
+                stopping,
+            ),
+            daemon=True,
+        )
+        ticker.start()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             stopping.set()

@@ -19,7 +19,10 @@ PUBLIC_ROUTES: Final[tuple[tuple[str, str], ...]] = (
 )
 
 # Reached only by Cloud Tasks / Cloud Scheduler (never through the load balancer).
-INTERNAL_ROUTES: Final[tuple[tuple[str, str], ...]] = (("/tasks", "workers"),)
+INTERNAL_ROUTES: Final[tuple[tuple[str, str], ...]] = (
+    ("/tasks", "workers"),
+    ("/tasks/tick", "scheduler"),
+)
 
 DEFAULT_FUNCTION: Final = "leaderboards_api"
 

@@ -20,6 +20,7 @@ from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
 from shared.providers.url_safety import OutboundGuard, check_outbound_url
 from shared.repositories.leaderboards import LeaderboardRepository
 from shared.repositories.runs import RunRepository
+from shared.repositories.schedules import ScheduleRepository
 from shared.repositories.workspaces import TokenRepository, WorkspaceRepository
 from shared.secrets import SecretBox
 from shared.services import access
@@ -61,6 +62,10 @@ class Container:
     @cached_property
     def runs(self) -> RunRepository:
         return RunRepository(self.db)
+
+    @cached_property
+    def schedules(self) -> ScheduleRepository:
+        return ScheduleRepository(self.db)
 
     @cached_property
     def queue(self) -> TaskQueue:

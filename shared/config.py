@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # the same number): on the last attempt a transient failure is recorded, not retried.
     task_max_attempts: int = Field(default=5, ge=1, le=100)
 
+    # How often the local stack (make dev) ticks the scheduler; Cloud Scheduler does in production.
+    scheduler_tick_seconds: float = Field(default=60.0, gt=0)
+
     # --- runs -------------------------------------------------------------------------------
     dataset_max_rows: int = Field(default=50_000, ge=1)
     dataset_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)

@@ -18,19 +18,59 @@ resource "google_firestore_database" "main" {
 # here in the same change, with the repository method it serves.
 locals {
   firestore_indexes = {
-    # Leaderboards of one workspace, newest first, queried across workspaces (collection group).
-    # Today LeaderboardRepository.page reads workspaces/{ws}/leaderboards ordered by created_at
-    # alone, which the automatic single-field index serves; this entry is for a collection-group
-    # query on workspace_id (platform admin, public listings). Drop it if none ever appears.
-    leaderboards_by_workspace_created = {
-      collection  = "leaderboards"
+    # RunRepository.progress: count and sum(n) of a run's cells where state == "scored".
+    cells_by_state = {
+      collection  = "cells"
+      query_scope = "COLLECTION"
+      fields = [
+        { field_path = "state", order = "ASCENDING" },
+        { field_path = "n", order = "ASCENDING" },
+      ]
+    }
+    # ScheduleRepository.stalled_runs: runs of one status created before a cutoff, across
+    # workspaces (collection group).
+    runs_by_status_created = {
+      collection  = "runs"
       query_scope = "COLLECTION_GROUP"
       fields = [
-        { field_path = "workspace_id", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "ASCENDING" },
       ]
     }
   }
+}
+
+# ScheduleRepository.due_leaderboards: a range on next_scheduled_at across workspaces needs the
+# single-field index at collection-group scope, which Firestore does not create by default.
+resource "google_firestore_field" "leaderboards_next_scheduled_at" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "leaderboards"
+  field      = "next_scheduled_at"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION"
+    }
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+}
+
+# The response cache expires by TTL: Firestore deletes entries after expires_at (RunRepository
+# also ignores expired ones, since TTL deletion can lag by a day).
+resource "google_firestore_field" "response_cache_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "response_cache"
+  field      = "expires_at"
+
+  ttl_config {}
+  # No single-field index on a TTL timestamp: it would only cost writes.
+  index_config {}
 }
 
 resource "google_firestore_index" "this" {

@@ -34,7 +34,7 @@ PENDING_SETTINGS: frozenset[str] = frozenset()
 # Deployed by terraform/ before infra/path_map.py routes to them (INTERNAL_ROUTES will gain
 # ("/tasks/tick", "scheduler") and ("/tasks", "workers")). Until then they are held to the
 # internal-function rules only; once routed, to every rule, with no change needed here.
-NOT_YET_ROUTED: frozenset[str] = frozenset({"scheduler"})
+NOT_YET_ROUTED: frozenset[str] = frozenset()
 
 # One queue per provider family, plus judging and control work (DESIGN.md).
 QUEUES: frozenset[str] = frozenset(
@@ -446,3 +446,23 @@ def test_workers_know_how_many_deliveries_the_queues_make() -> None:
     text = (ROOT / "terraform" / "functions.tf").read_text()
     assert "TASK_MAX_ATTEMPTS" in text
     assert 'q.max_attempts if name != "control"' in text
+
+
+def test_every_collection_group_query_has_a_collection_group_index() -> None:
+    # The emulator does not enforce indexes, so a missing one would first show in production.
+    import re
+
+    queried = set()
+    for path in (ROOT / "shared" / "repositories").glob("*.py"):
+        queried |= set(re.findall(r'collection_group\("([a-z_]+)"\)', path.read_text()))
+    text = (ROOT / "terraform" / "firestore.tf").read_text()
+    # Each `collection = "x"` up to the next one: an index entry or a field override.
+    spans = list(re.finditer(r'collection\s*=\s*"([a-z_]+)"', text))
+    indexed = {
+        m.group(1)
+        for i, m in enumerate(spans)
+        if "COLLECTION_GROUP"
+        in text[m.end() : spans[i + 1].start() if i + 1 < len(spans) else None]
+    }
+    assert queried, "no collection-group queries found: has the repository layout changed?"
+    assert queried <= indexed, f"collection-group queries without an index: {queried - indexed}"

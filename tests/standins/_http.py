@@ -99,6 +99,9 @@ class StandinServer:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
             block_on_close = False
+            # Python's default listen backlog is 5: a burst of concurrent clients (every request
+            # is a new HTTP/1.0 connection) overflowed it and paid ~1 s of SYN retry per drop.
+            request_queue_size = 128
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # a client that hung up mid-request is expected in timeout tests

@@ -1,0 +1,38 @@
+"""The scheduler tick (``POST /tasks/tick``), called every minute by Cloud Scheduler with an
+OIDC token (terraform/scheduler.tf); only that identity may invoke this function."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import flask
+import functions_framework
+
+from shared import bootstrap
+from shared.http.api import Api, Call, Reply, Route
+from shared.services import scheduling
+
+
+def tick(call: Call) -> Reply:
+    c = bootstrap.container()
+    report = scheduling.tick(
+        schedules=c.schedules,
+        leaderboards=c.leaderboards,
+        workspaces=c.workspaces,
+        runs=c.runs,
+        queue=c.queue,
+        clock=c.clock,
+    )
+    return Reply(asdict(report))
+
+
+ROUTES: list[Route] = [
+    Route("POST", "/tasks/tick", tick, "Start due scheduled runs; re-enqueue stalled work"),
+]
+
+api = Api(title="scheduler", routes=ROUTES, authenticate=lambda: bootstrap.container().authenticate)
+
+
+@functions_framework.http
+def scheduler(request: flask.Request) -> flask.Response:
+    return api(request)

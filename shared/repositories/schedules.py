@@ -1,0 +1,74 @@
+"""What the scheduler tick asks of Firestore: due leaderboards and stalled runs, across all
+workspaces (collection-group queries; their indexes are in terraform/firestore.tf)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+
+from shared.repositories.base import Doc, transact
+
+
+class ScheduleRepository:
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    def due_leaderboards(self, now: datetime, limit: int) -> list[Doc]:
+        query = (
+            self._db.collection_group("leaderboards")
+            .where(filter=firestore.FieldFilter("next_scheduled_at", "<=", now))
+            .order_by("next_scheduled_at")
+            .limit(limit)
+        )
+        return [d.to_dict() or {} for d in query.stream()]
+
+    def claim_firing(self, ws: str, lb_id: str, due: datetime, next_due: datetime | None) -> bool:
+        """Advance a leaderboard past the firing at ``due``; True for the one tick that did.
+        Overlapping ticks (Cloud Scheduler may deliver twice) cannot both start the run."""
+        ref = (
+            self._db.collection("workspaces")
+            .document(ws)
+            .collection("leaderboards")
+            .document(lb_id)
+        )
+
+        def run(tx: firestore.Transaction) -> bool:
+            snap = ref.get(transaction=tx)
+            if not snap.exists or (snap.to_dict() or {}).get("next_scheduled_at") != due:
+                return False
+            tx.update(ref, {"next_scheduled_at": next_due})
+            return True
+
+        return transact(self._db, run)
+
+    def stalled_runs(self, status: str, before: datetime, limit: int) -> list[Doc]:
+        query = (
+            self._db.collection_group("runs")
+            .where(filter=firestore.FieldFilter("status", "==", status))
+            .where(filter=firestore.FieldFilter("created_at", "<", before))
+            .order_by("created_at")
+            .limit(limit)
+        )
+        return [d.to_dict() or {} for d in query.stream()]
+
+    def mark_healed(self, run: Doc, at: datetime, still: Callable[[Doc], bool]) -> bool:
+        """Record that the tick re-enqueued this run's work, at most once per interval
+        (``still(run)`` decides, inside the transaction, whether it is due again)."""
+        ref = (
+            self._db.collection("workspaces").document(run["workspace_id"])
+            .collection("leaderboards").document(run["leaderboard_id"])
+            .collection("runs").document(run["id"])
+        )  # fmt: skip
+
+        def tx_fn(tx: firestore.Transaction) -> bool:
+            snap = ref.get(transaction=tx)
+            current: Any = snap.to_dict() if snap.exists else None
+            if current is None or not still(current):
+                return False
+            tx.update(ref, {"healed_at": at})
+            return True
+
+        return transact(self._db, tx_fn)

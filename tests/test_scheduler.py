@@ -1,0 +1,114 @@
+"""The scheduler tick: cron-due runs start once, and stalled runs are mended."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from tests.conftest import create_leaderboard
+from tests.test_runs import PROMPT, add_openrouter, make_dataset, model
+
+CRON = {"version": 2, "triggers": {"cron": {"enabled": True, "expression": "0 6 * * 1"}}}
+
+
+def lb_ref(ws, lb_id):
+    return (
+        ws.container.db.collection("workspaces")
+        .document(ws.id)
+        .collection("leaderboards")
+        .document(lb_id)
+    )
+
+
+def make_due(ws, lb_id, minutes_ago=5):
+    due = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    lb_ref(ws, lb_id).update({"next_scheduled_at": due})
+    return due
+
+
+def tick(stack):
+    resp = httpx.post(f"{stack.base_url}/tasks/tick", timeout=60)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def scheduled_leaderboard(ws, hf, llm):
+    url, _ = make_dataset(hf, llm, 3)
+    lb = create_leaderboard(
+        ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact", schedule=CRON
+    )
+    add_openrouter(ws, lb["id"], model(llm, 1.0))
+    return lb
+
+
+def test_due_cron_starts_one_scheduled_run_and_advances(ws, stack, hf, llm):
+    lb = scheduled_leaderboard(ws, hf, llm)
+    assert lb["next_scheduled_at"] is not None
+    make_due(ws, lb["id"])
+    first = tick(stack)
+    again = tick(stack)  # Cloud Scheduler may deliver twice: still one run
+    assert len(first["started"]) == 1 and again["started"] == []
+    assert stack.dispatcher.join(timeout=60)
+    runs = ws.http.get(f"/api/leaderboards/{lb['id']}/runs").json()
+    assert runs["total"] == 1
+    run = runs["items"][0]
+    assert (run["run_source"], run["status"]) == ("schedule", "completed")
+    nxt = ws.http.get(f"/api/leaderboards/{lb['id']}").json()["next_scheduled_at"]
+    assert datetime.fromisoformat(nxt.replace("Z", "+00:00")) > datetime.now(UTC)
+
+
+def test_not_due_paused_and_busy_leaderboards(ws, stack, hf, llm):
+    idle = scheduled_leaderboard(ws, hf, llm)
+    paused = scheduled_leaderboard(ws, hf, llm)
+    ws.http.patch(f"/api/leaderboards/{paused['id']}", json={"status": "paused"})
+    make_due(ws, paused["id"])
+    report = tick(stack)
+    assert idle["id"] not in str(report) and report["started"] == []
+    assert {"leaderboard_id": paused["id"], "reason": "leaderboard is paused"} in report["skipped"]
+    assert ws.http.get(f"/api/leaderboards/{paused['id']}/runs").json()["total"] == 0
+    # Busy: a run is already active, so the firing is skipped (and not queued up for later).
+    busy = scheduled_leaderboard(ws, hf, llm)
+    ws.http.post(f"/api/leaderboards/{busy['id']}/run", json={})
+    make_due(ws, busy["id"])
+    report = tick(stack)
+    assert any(
+        s["leaderboard_id"] == busy["id"] and "still" in s["reason"] for s in report["skipped"]
+    )
+    assert stack.dispatcher.join(timeout=60)
+    assert ws.http.get(f"/api/leaderboards/{busy['id']}/runs").json()["total"] == 1
+
+
+def test_downgraded_workspace_does_not_run_schedules(ws, stack, hf, llm):
+    lb = scheduled_leaderboard(ws, hf, llm)
+    ws.container.db.collection("workspaces").document(ws.id).update({"plan": "free"})
+    make_due(ws, lb["id"])
+    report = tick(stack)
+    assert any("does not include schedules" in s["reason"] for s in report["skipped"])
+
+
+def test_stalled_queued_run_is_mended(ws, stack, hf, llm):
+    from shared.domain.auth import ALL_SCOPES, Principal
+    from shared.services import runs as run_service
+
+    url, _ = make_dataset(hf, llm, 3)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    add_openrouter(ws, lb["id"], model(llm, 1.0))
+
+    class LostQueue:  # the enqueue "succeeded", but the task never arrives
+        def enqueue(self, **_kw):
+            return True
+
+    c = ws.container
+    run, _ = run_service.start_run(
+        leaderboards=c.leaderboards, runs=c.runs, queue=LostQueue(), clock=c.clock,
+        principal=Principal(ws.id, "pro", ALL_SCOPES, "tok_x"), leaderboard_id=lb["id"], body={},
+    )  # fmt: skip
+    ref = lb_ref(ws, lb["id"]).collection("runs").document(run.id)
+    ref.update({"created_at": datetime.now(UTC) - timedelta(minutes=30)})
+    report = tick(stack)
+    assert run.id in report["healed"]
+    assert run.id not in tick(stack)["healed"]  # once per interval
+    assert stack.dispatcher.join(timeout=60)
+    final = ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{run.id}").json()
+    assert final["status"] == "completed" and final["results"][0]["score"] == 1.0
