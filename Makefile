@@ -23,7 +23,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared functions infra
+	$(VENV)/bin/mypy shared functions infra benchmarks
 	$(PY) -m infra.terraform_checks
 
 fmt: $(STAMP)
