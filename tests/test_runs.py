@@ -519,6 +519,14 @@ def test_custom_and_registered_endpoints_send_their_auth(ws, stack, hf, llm):
     ws.http.post(f"/api/leaderboards/{lb['id']}/models", json={"name": "ft", "model_id": reg["id"]})
     run = run_to_end(ws, stack, lb["id"])
     assert run["status"] == "completed", run
+    # The run keeps an encrypted snapshot of each endpoint; none of it is ever shown.
+    for path in (
+        f"/api/leaderboards/{lb['id']}/runs/{run['id']}",
+        f"/api/leaderboards/{lb['id']}/runs",
+    ):
+        text = ws.http.get(path).text
+        assert "sk-custom-0123456789" not in text and "Zm9vOmJhcg" not in text
+        assert "token_encrypted" not in text and "endpoints" not in text
     scores = sorted(r["score"] for r in run["results"])
     assert scores == sorted([1.0, sum(answers_correctly(registered, q) for q in rows) / 4])
     by_model = {}

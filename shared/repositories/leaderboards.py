@@ -53,6 +53,14 @@ class LeaderboardRepository:
         snap = self._lb(ws, lb_id).get()
         return snap.to_dict() if snap.exists else None
 
+    def require(self, ws: str, lb_id: str) -> Doc:
+        """The leaderboard, or NotFound: another workspace's id reads exactly like a missing one
+        because every path is under the caller's own workspace."""
+        doc = self.get(ws, lb_id)
+        if doc is None:
+            raise NotFound("Leaderboard not found")
+        return doc
+
     def page(self, ws: str, *, limit: int, offset: int) -> tuple[list[Doc], int]:
         col = self._workspace(ws).collection("leaderboards")
         return page(col, order_by="created_at", limit=limit, offset=offset)

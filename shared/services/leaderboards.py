@@ -9,7 +9,7 @@ from shared.domain.auth import Principal
 from shared.domain.base import parse
 from shared.domain.candidates import CandidatePublic
 from shared.domain.clock import Clock
-from shared.domain.errors import InvalidInput, NotFound
+from shared.domain.errors import InvalidInput
 from shared.domain.leaderboards import (
     DatasetType,
     LeaderboardConfig,
@@ -65,7 +65,7 @@ def create_leaderboard(
     try:
         leaderboards.create(ws, lb_id, record)
     except DuplicateId:
-        stored = _get(leaderboards, ws, lb_id)
+        stored = leaderboards.require(ws, lb_id)
         check_replay(stored, record["request_fingerprint"])
         return leaderboard_public(stored), False
     return leaderboard_public(record), True
@@ -91,7 +91,7 @@ def get_leaderboard(
     leaderboard_id: str,
 ) -> LeaderboardDetail:
     ws = principal.workspace_id
-    doc = _get(leaderboards, ws, leaderboard_id)
+    doc = leaderboards.require(ws, leaderboard_id)
     models: list[CandidatePublic] = [
         candidate_public(c) for c in leaderboards.candidates(ws, leaderboard_id)
     ]
@@ -172,10 +172,3 @@ def _patch_fields(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _next_due(schedule: Schedule | None, clock: Clock) -> Any:
     return next_cron_time(schedule, clock()) if schedule is not None else None
-
-
-def _get(leaderboards: LeaderboardRepository, ws: str, lb_id: str) -> Doc:
-    doc = leaderboards.get(ws, lb_id)
-    if doc is None:
-        raise NotFound("Leaderboard not found")
-    return doc

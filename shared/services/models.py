@@ -44,8 +44,7 @@ def add_candidate(
     spec = parse(CandidateCreate, dict(body) if isinstance(body, Mapping) else body)
     ws = principal.workspace_id
     # Existence first: another workspace's leaderboard must look exactly like a missing one.
-    if leaderboards.get(ws, leaderboard_id) is None:
-        raise NotFound("Leaderboard not found")
+    leaderboards.require(ws, leaderboard_id)
     registered_id = spec.model_id if spec.platform == Platform.DRGERO else None
     if registered_id is not None and leaderboards.get_registered(ws, registered_id) is None:
         raise InvalidInput.field(
@@ -82,8 +81,7 @@ def list_candidates(
     query: ListQuery,
 ) -> Page[CandidatePublic]:
     ws = principal.workspace_id
-    if leaderboards.get(ws, leaderboard_id) is None:
-        raise NotFound("Leaderboard not found")
+    leaderboards.require(ws, leaderboard_id)
     docs, total = leaderboards.page_candidates(
         ws, leaderboard_id, limit=query.limit, offset=query.offset
     )

@@ -44,9 +44,7 @@ def start_run(
 ) -> tuple[RunPublic, bool]:
     spec = parse(RunCreate, body)
     ws = principal.workspace_id
-    lb = leaderboards.get(ws, leaderboard_id)
-    if lb is None:
-        raise NotFound("Leaderboard not found")
+    lb = leaderboards.require(ws, leaderboard_id)
     if lb["eval_type"] == EvalType.HUMAN:
         raise Conflict("Human-scored leaderboards cannot be run yet: human review is not available")
     if lb["dataset_type"] == DatasetType.PUSH:
@@ -159,8 +157,7 @@ def list_runs(
     query: ListQuery,
 ) -> Page[RunPublic]:
     ws = principal.workspace_id
-    if leaderboards.get(ws, leaderboard_id) is None:
-        raise NotFound("Leaderboard not found")
+    leaderboards.require(ws, leaderboard_id)
     docs, total = runs.page(ws, leaderboard_id, limit=query.limit, offset=query.offset)
     return Page(
         items=[run_public(d, runs) for d in docs],
@@ -224,16 +221,18 @@ def list_samples(
 
 def run_public(doc: Doc, runs: RunRepository) -> RunPublic:
     plan = doc.get("plan") or {}
-    cells_done, samples_done = (0, 0)
-    if plan:
-        cells_done, samples_done = runs.progress(
-            doc["workspace_id"], doc["leaderboard_id"], doc["id"]
-        )
+    total = int(plan.get("samples", 0)) * len(doc["model_ids"])
+    cells_total = int(plan.get("cells_total", 0))
+    if doc["status"] == RunStatus.COMPLETED:
+        # Known without a query: listing finished runs costs no aggregations.
+        cells_done, samples_done = cells_total, total
+    elif plan:
+        ws, lb_id = doc["workspace_id"], doc["leaderboard_id"]
+        cells_done, samples_done = runs.progress(ws, lb_id, doc["id"])
+    else:
+        cells_done, samples_done = 0, 0
     progress = Progress(
-        done=samples_done,
-        total=int(plan.get("samples", 0)) * len(doc["model_ids"]),
-        cells_done=cells_done,
-        cells_total=int(plan.get("cells_total", 0)),
+        done=samples_done, total=total, cells_done=cells_done, cells_total=cells_total
     )
     return RunPublic.model_validate({**doc, "progress": progress})
 
