@@ -87,6 +87,7 @@ class Container:
             location=s.tasks_location,
             target_base_url=s.workers_url,
             invoker_service_account=s.tasks_invoker_sa,
+            dispatch_deadline_seconds=s.task_dispatch_deadline_seconds,
         )
 
     @cached_property

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # How many times a queue delivers a task (terraform/tasks.tf and the local dispatcher use
     # the same number): on the last attempt a transient failure is recorded, not retried.
     task_max_attempts: int = Field(default=5, ge=1, le=100)
+    # How long Cloud Tasks waits for a worker (at most 30 min, Cloud Tasks' limit); the workers
+    # function's timeout in terraform/functions.tf is at least this.
+    task_dispatch_deadline_seconds: float = Field(default=1800.0, ge=15, le=1800)
 
     # How often the local stack (make dev) ticks the scheduler; Cloud Scheduler does in production.
     scheduler_tick_seconds: float = Field(default=60.0, gt=0)

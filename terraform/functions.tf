@@ -37,9 +37,9 @@ locals {
       # The queues' max_concurrent_dispatches are the real throttle; this is a cost ceiling.
       max_instances = 50
       concurrency   = 8 # each request is a chunk of slow provider calls, mostly waiting
-      # Cloud Tasks' default dispatch deadline for HTTP targets; a longer timeout would not help
-      # unless the enqueuer raises the task's dispatch_deadline too.
-      timeout_seconds = 600
+      # Matches the tasks' dispatch deadline (TASK_DISPATCH_DEADLINE_SECONDS, 30 min, set by
+      # CloudTasksQueue): a worst-case chunk of slow calls with retries needs more than 10 min.
+      timeout_seconds = 1800
     }
     scheduler = {
       entry_point = "scheduler"

@@ -300,3 +300,16 @@ def test_bad_input_fails_before_any_call(stub):
     with pytest.raises(ValueError, match="absolute"):
         queue.enqueue(queue=QUEUE_JUDGE, name="t1", path="https://elsewhere/x", payload={})
     assert service.requests == []
+
+
+def test_tasks_carry_a_dispatch_deadline_long_enough_for_a_slow_chunk(stub):
+    service, client = stub
+    queue = make_queue(client, "https://workers.example")
+    queue.enqueue(queue=QUEUE_JUDGE, name=task_name("run-9"), path="/tasks/x", payload={})
+    deadline = service.requests[0].task.dispatch_deadline
+    assert deadline == timedelta(seconds=1800)  # Cloud Tasks' maximum; its default is 600 s
+    with pytest.raises(ValueError, match="between 15 and 1800"):
+        CloudTasksQueue(
+            client=client, project=PROJECT, location=LOCATION, target_base_url="https://w",
+            invoker_service_account=INVOKER, dispatch_deadline_seconds=3600,
+        )  # fmt: skip

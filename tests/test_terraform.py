@@ -466,3 +466,16 @@ def test_every_collection_group_query_has_a_collection_group_index() -> None:
     }
     assert queried, "no collection-group queries found: has the repository layout changed?"
     assert queried <= indexed, f"collection-group queries without an index: {queried - indexed}"
+
+
+def test_workers_outlive_the_tasks_dispatch_deadline() -> None:
+    # Cloud Tasks gives up on a worker after the dispatch deadline; a function timeout shorter
+    # than that would cut chunks off that Cloud Tasks is still waiting for.
+    import re
+
+    from shared.config import Settings
+
+    text = (ROOT / "terraform" / "functions.tf").read_text()
+    workers = text[text.index("workers = {") :]
+    timeout = int(re.search(r"timeout_seconds\s*=\s*(\d+)", workers).group(1))  # type: ignore[union-attr]
+    assert timeout >= Settings.model_fields["task_dispatch_deadline_seconds"].default

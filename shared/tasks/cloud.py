@@ -48,7 +48,14 @@ class CloudTasksQueue(TaskQueue):  # subclassed so mypy checks the signature her
         target_base_url: str,
         invoker_service_account: str,
         audience: str | None = None,
+        dispatch_deadline_seconds: float = 1800.0,
     ) -> None:
+        """``dispatch_deadline_seconds``: how long Cloud Tasks waits for a worker's answer
+        (15 s to 30 min; its default is 10 min, less than a slow chunk may need). The workers
+        function's own timeout must be at least this (terraform/functions.tf)."""
+        if not 15 <= dispatch_deadline_seconds <= 1800:
+            raise ValueError("dispatch_deadline_seconds must be between 15 and 1800")
+        self._deadline = timedelta(seconds=dispatch_deadline_seconds)
         self._client = client
         self._project = project
         self._location = location
@@ -85,6 +92,7 @@ class CloudTasksQueue(TaskQueue):  # subclassed so mypy checks the signature her
                 ),
             ),
         )
+        task.dispatch_deadline = self._deadline
         if delay_seconds > 0:
             # Left unset otherwise: Cloud Tasks then schedules it at its own "now", with no
             # skew from this instance's clock.
