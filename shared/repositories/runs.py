@@ -25,7 +25,7 @@ from google.cloud.firestore_v1 import aggregation
 
 from shared.domain.errors import Conflict, NotFound
 from shared.domain.runs import ACTIVE_STATUSES, CellState
-from shared.repositories.base import Doc, DuplicateId, page, transact
+from shared.repositories.base import Doc, page, transact
 
 RunCheck = Callable[[Doc, Doc | None], None]
 
@@ -232,6 +232,3 @@ class RunRepository:
             for key, doc in items[start : start + 400]:
                 batch.set(self._cache(ws).document(key), doc)
             batch.commit()
-
-
-__all__ = ["DuplicateId", "RunRepository"]

@@ -27,6 +27,7 @@ from typing import Any
 from shared.domain.clock import Clock
 from shared.domain.errors import TransientFailure
 from shared.domain.leaderboards import ChosenModelStrategy, EvalType
+from shared.domain.results import decide_promotion, model_result
 from shared.domain.runs import (
     CellState,
     RunStatus,
@@ -42,7 +43,7 @@ from shared.domain.scoring import (
     exact_score,
     parse_judge_verdict,
 )
-from shared.domain.statistics import percentile, significantly_better, summarize
+from shared.domain.statistics import summarize
 from shared.providers.chat import ChatProvider, ChatRequest, Completion
 from shared.providers.errors import DatasetError, ProviderError
 from shared.providers.factory import Endpoint
@@ -381,10 +382,15 @@ class Pipeline:
         scores = {m: [s.get("score") for s in samples] for m, samples in per_model.items()}
         summaries = summarize(scores)
         results = [
-            _model_result(s, run["models"][s.model_id]["name"], per_model[s.model_id])
+            model_result(s, run["models"][s.model_id]["name"], per_model[s.model_id])
             for s in summaries
         ]
-        promotion = self._promotion(run, scores, summaries)
+        promotion = decide_promotion(
+            strategy=run.get("chosen_model_strategy") or ChosenModelStrategy.MANUAL,
+            previous=run.get("chosen_at_start"),
+            scores=scores,
+            summaries=summaries,
+        )
 
         def leaderboard_fields(lb: Doc, _run: Doc) -> Doc:
             fields: Doc = {"last_run_id": ref.run_id, "last_run_at": self.clock()}
@@ -568,65 +574,8 @@ class Pipeline:
                 payload=ref.payload(),
             )
 
-    def _promotion(
-        self, run: Doc, scores: dict[str, list[float | None]], summaries: Sequence[Any]
-    ) -> Doc:
-        strategy = run.get("chosen_model_strategy") or ChosenModelStrategy.MANUAL
-        previous = run.get("chosen_at_start")
-        scored = [s for s in summaries if s.n > 0]
-        top = max(scored, key=lambda s: (-s.rank, s.score)).model_id if scored else None
-        base: Doc = {
-            "strategy": strategy,
-            "previous": previous,
-            "chosen": previous,
-            "promoted": False,
-        }
-        if strategy != ChosenModelStrategy.RANKING_WINNER:
-            return base | {"reason": "the strategy is manual"}
-        if top is None:
-            return base | {"reason": "no model was scored"}
-        if previous == top:
-            return base | {"reason": "the chosen model is still the top model"}
-        if previous is None:
-            return base | {"chosen": top, "promoted": True, "reason": "no model was chosen yet"}
-        if previous not in scores:
-            return base | {"reason": "the chosen model was not part of this run"}
-        if significantly_better(scores, top, previous):
-            return base | {
-                "chosen": top,
-                "promoted": True,
-                "reason": "significantly better than the chosen model",
-            }
-        return base | {"reason": "not significantly better than the chosen model"}
-
 
 def _exact(record: Doc, expected: str | None, options: ExactOptions) -> float | None:
     if record.get("error") is not None or record.get("output") is None or expected is None:
         return None
     return exact_score(record["output"], expected, options)
-
-
-def _model_result(summary: Any, name: str, samples: list[Doc]) -> Doc:
-    answered = [s for s in samples if s.get("error") is None and s.get("output") is not None]
-    latencies = [float(s["latency_ms"]) for s in answered if s.get("latency_ms") is not None]
-    costs = [s["cost_usd"] for s in answered if s.get("cost_usd") is not None]
-    return {
-        "leaderboard_model_id": summary.model_id,
-        "name": name,
-        "score": summary.score,
-        "score_std": summary.score_std,
-        "n": summary.n,
-        "ci_low": summary.ci_low,
-        "ci_high": summary.ci_high,
-        "rank": summary.rank,
-        "success_rate": len(answered) / len(samples) if samples else 0.0,
-        "errors": len(samples) - len(answered),
-        "unscored": sum(1 for s in answered if s.get("score") is None),
-        "latency_ms": {
-            q: percentile(latencies, v) for q, v in (("p50", 50), ("p90", 90), ("p99", 99))
-        },
-        "tokens_in": sum(int(s.get("tokens_in") or 0) for s in answered),
-        "tokens_out": sum(int(s.get("tokens_out") or 0) for s in answered),
-        "cost_usd": round(sum(costs), 10) if costs else None,
-        "cache_hits": sum(1 for s in samples if s.get("cached")),
-    }

@@ -1,0 +1,96 @@
+"""Results rows and the chosen-model decision, as pure functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.domain.results import decide_promotion, model_result
+from shared.domain.statistics import summarize
+
+STRONG = [1.0] * 36 + [0.0] * 4
+WEAK = [1.0] * 8 + [0.0] * 32
+CLOSE = [1.0] * 35 + [0.0] * 5
+
+
+def decide(strategy="ranking_winner", previous=None, scores=None):
+    scores = scores or {"a": STRONG, "b": WEAK}
+    return decide_promotion(
+        strategy=strategy, previous=previous, scores=scores, summaries=summarize(scores)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "promoted", "chosen", "reason"),
+    [
+        ({"strategy": "manual", "previous": "b"}, False, "b", "the strategy is manual"),
+        ({"scores": {"a": [None] * 5, "b": [None] * 5}}, False, None, "no model was scored"),
+        ({"previous": "a"}, False, "a", "the chosen model is still the top model"),
+        ({}, True, "a", "no model was chosen yet"),
+        ({"previous": "gone"}, False, "gone", "the chosen model was not part of this run"),
+        ({"previous": "b"}, True, "a", "significantly better than the chosen model"),
+        (
+            {"previous": "b", "scores": {"a": STRONG, "b": CLOSE}},
+            False,
+            "b",
+            "not significantly better than the chosen model",
+        ),
+    ],
+)
+def test_decide_promotion(kwargs, promoted, chosen, reason):
+    decision = decide(**kwargs)
+    assert (decision["promoted"], decision["chosen"], decision["reason"]) == (
+        promoted,
+        chosen,
+        reason,
+    )
+
+
+def test_model_result_counts_errors_unscored_latency_tokens_cost_and_cache():
+    samples = [
+        {
+            "output": "x",
+            "score": 1.0,
+            "latency_ms": 100,
+            "tokens_in": 5,
+            "tokens_out": 1,
+            "cost_usd": 0.5,
+            "cached": False,
+        },
+        {
+            "output": "y",
+            "score": 0.0,
+            "latency_ms": 300,
+            "tokens_in": 5,
+            "tokens_out": 2,
+            "cost_usd": 0.25,
+            "cached": True,
+        },
+        {
+            "output": "z",
+            "score": None,
+            "latency_ms": 200,
+            "tokens_in": 5,
+            "tokens_out": 3,
+            "cost_usd": None,
+            "cached": False,
+        },
+        {"output": None, "error": "HTTP 400", "cached": False},
+    ]
+    summary = summarize({"m": [s.get("score") for s in samples]})[0]
+    row = model_result(summary, "Model", samples)
+    assert (row["score"], row["n"], row["errors"], row["unscored"]) == (0.5, 2, 1, 1)
+    assert row["success_rate"] == 0.75
+    assert row["latency_ms"] == {"p50": 200.0, "p90": 280.0, "p99": 298.0}
+    assert (row["tokens_in"], row["tokens_out"], row["cost_usd"], row["cache_hits"]) == (
+        15,
+        6,
+        0.75,
+        1,
+    )
+    none = model_result(summarize({"m": [None]})[0], "Dead", [{"output": None, "error": "down"}])
+    assert (none["score"], none["success_rate"], none["cost_usd"], none["latency_ms"]["p50"]) == (
+        None,
+        0.0,
+        None,
+        None,
+    )
