@@ -12,6 +12,7 @@ retry a 4xx until it gives up.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import flask
 import functions_framework
@@ -21,7 +22,7 @@ from shared import bootstrap
 from shared.domain.base import parse
 from shared.domain.errors import PodiumError, TransientFailure
 from shared.http.api import Api, Call, Reply, Route
-from shared.services.pipeline import TaskRef
+from shared.services.pipeline import Pipeline, TaskRef
 
 log = logging.getLogger("podium.workers")
 
@@ -34,43 +35,35 @@ class TaskPayload(BaseModel):
     chunk: int | None = Field(default=None, ge=0)
 
 
-def _step(call: Call, step: str) -> Reply:
+def _step(call: Call, name: str, step: Callable[[Pipeline, TaskRef, bool], None]) -> Reply:
     c = bootstrap.container()
     retry_count = int(call.header("X-CloudTasks-TaskRetryCount") or 0)
     final_attempt = retry_count + 1 >= c.settings.task_max_attempts
     try:
         ref = TaskRef(**parse(TaskPayload, call.json()).model_dump())
-        pipeline = c.pipeline
-        if step == "prepare":
-            pipeline.prepare(ref, final_attempt=final_attempt)
-        elif step == "infer":
-            pipeline.infer(ref, final_attempt=final_attempt)
-        elif step == "judge":
-            pipeline.judge(ref, final_attempt=final_attempt)
-        else:
-            pipeline.finalize(ref)
+        step(c.pipeline, ref, final_attempt)
     except TransientFailure:
         raise  # 503 + Retry-After: the queue retries with backoff
     except PodiumError as exc:
-        log.warning("task %s acknowledged without effect: %s", step, exc.detail)
+        log.warning("task %s acknowledged without effect: %s", name, exc.detail)
         return Reply({"acknowledged": True, "detail": exc.detail})
     return Reply({"acknowledged": True})
 
 
 def prepare(call: Call) -> Reply:
-    return _step(call, "prepare")
+    return _step(call, "prepare", lambda p, ref, final: p.prepare(ref, final_attempt=final))
 
 
 def infer(call: Call) -> Reply:
-    return _step(call, "infer")
+    return _step(call, "infer", lambda p, ref, final: p.infer(ref, final_attempt=final))
 
 
 def judge(call: Call) -> Reply:
-    return _step(call, "judge")
+    return _step(call, "judge", lambda p, ref, final: p.judge(ref, final_attempt=final))
 
 
 def finalize(call: Call) -> Reply:
-    return _step(call, "finalize")
+    return _step(call, "finalize", lambda p, ref, _final: p.finalize(ref))
 
 
 ROUTES: list[Route] = [

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import flask
 from pydantic import BaseModel
-from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 
 from shared.domain.auth import Principal
@@ -124,10 +124,7 @@ class Api:
             return _json(reply.body, reply.status, reply.headers)
         except NotFound:
             return _json({"detail": f"No route for {request.method} {request.path}"}, 404, {})
-        except HTTPException as exc:
-            status, body, headers = error_body(exc)
-            return _json(body, status, headers)
-        except Exception as exc:
+        except Exception as exc:  # werkzeug's HTTP errors and ours alike: one status table
             status, body, headers = error_body(exc)
             return _json(body, status, headers)
 

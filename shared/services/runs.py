@@ -128,7 +128,7 @@ def cancel_run(
     *, runs: RunRepository, clock: Clock, principal: Principal, leaderboard_id: str, run_id: str
 ) -> RunPublic:
     ws = principal.workspace_id
-    _get(runs, ws, leaderboard_id, run_id)
+    # transition() raises NotFound for a missing run; None means it had already ended.
     updated = runs.transition(
         ws,
         leaderboard_id,
