@@ -132,6 +132,7 @@ class Container:
             token=token,
             max_rows=self.settings.dataset_max_rows,
             max_bytes=self.settings.dataset_max_bytes,
+            max_row_bytes=self.settings.dataset_max_row_bytes,
             input_field=meta.get("input_field"),
             expected_field=meta.get("expected_field"),
             url_guard=OutboundGuard(allow_private=self.settings.podium_allow_private_endpoints),
@@ -152,6 +153,7 @@ class Container:
                 sample_concurrency=s.sample_concurrency,
                 output_max_chars=s.output_max_chars,
                 cache_ttl=timedelta(hours=s.response_cache_ttl_hours),
+                lease=timedelta(seconds=s.run_lease_seconds),
             ),
         )
 

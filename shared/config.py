@@ -12,7 +12,7 @@ import hashlib
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -67,8 +67,12 @@ class Settings(BaseSettings):
     # --- runs -------------------------------------------------------------------------------
     dataset_max_rows: int = Field(default=50_000, ge=1)
     dataset_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
-    # Samples per dataset chunk document and per inference task.
-    run_chunk_size: int = Field(default=50, ge=1, le=500)
+    # A longer dataset line is refused as a bad row: a chunk document must hold it (1 MiB).
+    dataset_max_row_bytes: int = Field(default=256 * 1024, ge=1024, le=512 * 1024)
+    # Samples per dataset chunk document and per inference task (fewer when rows are large:
+    # chunks are cut by bytes too). At most 200, so every answer keeps a useful share of its
+    # cell document (shared/domain/runs.py, output_budget).
+    run_chunk_size: int = Field(default=50, ge=1, le=200)
     # Concurrent model calls inside one task.
     sample_concurrency: int = Field(default=8, ge=1, le=64)
     provider_timeout_seconds: float = Field(default=60.0, gt=0)
@@ -78,6 +82,25 @@ class Settings(BaseSettings):
     # Answers stored per sample are cut to this many characters (a chunk is one document).
     output_max_chars: int = Field(default=8000, ge=100)
     response_cache_ttl_hours: float = Field(default=168.0, ge=0)
+    # A task working on a cell holds a lease on it, renewed while it works: a duplicate
+    # delivery waits instead of calling the models again, and a crashed holder's cell is free
+    # again this long after its last renewal.
+    run_lease_seconds: float = Field(default=60.0, ge=1, le=1800)
+    # A run with no cell written (leases renew as cells are worked on) for this long has lost
+    # its tasks: the scheduler tick resumes it, and fails it after run_max_resumes resumptions
+    # without progress.
+    run_stall_seconds: float = Field(default=300.0, ge=2)
+    run_max_resumes: int = Field(default=3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _stall_outlasts_leases(self) -> Settings:
+        # A resumed task must find the crashed holder's lease expired, or it would wait on it.
+        if self.run_stall_seconds < 2 * self.run_lease_seconds:
+            raise ValueError(
+                f"RUN_STALL_SECONDS ({self.run_stall_seconds:g}) must be at least twice "
+                f"RUN_LEASE_SECONDS ({self.run_lease_seconds:g})"
+            )
+        return self
 
     @field_validator("hf_endpoint", "openrouter_base_url")
     @classmethod

@@ -4,6 +4,7 @@ OIDC token (terraform/scheduler.tf); only that identity may invoke this function
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 
 import flask
 import functions_framework
@@ -22,6 +23,11 @@ def tick(call: Call) -> Reply:
         runs=c.runs,
         queue=c.queue,
         clock=c.clock,
+        fail_run=c.pipeline.fail,
+        policy=scheduling.StallPolicy(
+            stall=timedelta(seconds=c.settings.run_stall_seconds),
+            max_resumes=c.settings.run_max_resumes,
+        ),
     )
     return Reply(asdict(report))
 

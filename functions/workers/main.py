@@ -4,9 +4,11 @@ Only Cloud Tasks reaches this function: in production its invoker IAM admits onl
 service account's OIDC token (``terraform/functions.tf``); the load balancer never routes here.
 
 Answers are in Cloud Tasks' language: 2xx acknowledges; 503 with Retry-After asks for a retry
-(a transient provider failure); anything that a retry cannot fix (a run that is gone, a payload
-that does not parse) is acknowledged with 200 and logged, because Cloud Tasks would otherwise
-retry a 4xx until it gives up.
+(a transient failure); a 500 (an unexpected error) is retried too. Every run ends: a step that
+cannot succeed fails its run with a reason, at once when retrying cannot help (data the store
+or the scoring refuses, a missing chunk) and otherwise on the queue's last attempt, and the
+task is acknowledged. A payload that does not parse, or a run that is gone, is acknowledged
+with 200 and logged, because Cloud Tasks would otherwise retry a 4xx until it gives up.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from collections.abc import Callable
 
 import flask
 import functions_framework
+from google.api_core import exceptions as gexc
 from pydantic import BaseModel, Field
 
 from shared import bootstrap
 from shared.domain.base import parse
-from shared.domain.errors import PodiumError, TransientFailure
+from shared.domain.errors import NotFound, PodiumError, TransientFailure
 from shared.http.api import Api, Call, Reply, Route
 from shared.services.pipeline import Pipeline, TaskRef
 
@@ -33,6 +36,21 @@ class TaskPayload(BaseModel):
     run_id: str = Field(min_length=1)
     leaderboard_model_id: str | None = None
     chunk: int | None = Field(default=None, ge=0)
+    resume: int = Field(default=0, ge=0)
+
+
+# Errors that the same input will raise again: retrying them only delays the run's end. Data
+# the store refuses (a document too large, text it cannot encode) comes back as
+# InvalidArgument; values our own code cannot handle as ValueError (pydantic's
+# ValidationError and UnicodeError among them), TypeError or KeyError.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    gexc.InvalidArgument,
+    ValueError,
+    TypeError,
+    KeyError,
+    RecursionError,
+    OverflowError,
+)
 
 
 def _step(call: Call, name: str, step: Callable[[Pipeline, TaskRef, bool], None]) -> Reply:
@@ -41,13 +59,33 @@ def _step(call: Call, name: str, step: Callable[[Pipeline, TaskRef, bool], None]
     final_attempt = retry_count + 1 >= c.settings.task_max_attempts
     try:
         ref = TaskRef(**parse(TaskPayload, call.json()).model_dump())
-        step(c.pipeline, ref, final_attempt)
-    except TransientFailure:
-        raise  # 503 + Retry-After: the queue retries with backoff
     except PodiumError as exc:
         log.warning("task %s acknowledged without effect: %s", name, exc.detail)
         return Reply({"acknowledged": True, "detail": exc.detail})
+    try:
+        step(c.pipeline, ref, final_attempt)
+    except TransientFailure as exc:
+        if not final_attempt:
+            raise  # 503 + Retry-After: the queue retries with backoff
+        return _give_up(c.pipeline, ref, name, f"still failing on the last attempt: {exc.detail}")
+    except NotFound as exc:
+        log.warning("task %s acknowledged without effect: %s", name, exc.detail)
+        return Reply({"acknowledged": True, "detail": exc.detail})
+    except PodiumError as exc:  # a rule of ours that this run breaks: retrying cannot help
+        return _give_up(c.pipeline, ref, name, exc.detail)
+    except Exception as exc:
+        if not (final_attempt or isinstance(exc, PERMANENT_ERRORS)):
+            raise  # 500: possibly an outage of a dependency; the queue retries
+        log.exception("task %s failed its run", name)
+        return _give_up(c.pipeline, ref, name, f"{type(exc).__name__}: {exc}")
     return Reply({"acknowledged": True})
+
+
+def _give_up(pipeline: Pipeline, ref: TaskRef, step: str, why: str) -> Reply:
+    """Fail the run with a reason and acknowledge the task: nothing retries into nothing."""
+    reason = f"The {step} step cannot succeed: {why}"
+    failed = pipeline.fail(ref, reason)
+    return Reply({"acknowledged": True, "run_failed": failed, "detail": reason[:1000]})
 
 
 def prepare(call: Call) -> Reply:

@@ -23,6 +23,20 @@ from shared.domain.schedule import DatasetMode, LimitAlgorithm
 # Rows a LIMIT with ``auto: true`` keeps when no row count is given.
 AUTO_LIMIT_ROWS = 1000
 
+# Firestore refuses a document over 1 MiB. A dataset chunk and a cell hold many samples, so
+# both are cut by bytes as well as by rows, with room left for field names and the document's
+# own name (what these budgets measure is the JSON of the values, a close upper bound).
+CHUNK_MAX_BYTES = 768 * 1024
+CELL_MAX_BYTES = 768 * 1024
+# What one sample's record in a cell holds besides the answer: the error (cut to
+# ERROR_MAX_BYTES), the judge's reason (cut to REASON_MAX_BYTES), numbers and flags.
+ERROR_MAX_BYTES = 1000
+REASON_MAX_BYTES = 1000
+SAMPLE_OVERHEAD_BYTES = ERROR_MAX_BYTES + REASON_MAX_BYTES + 500
+# The smallest answer budget a sample may get; settings that would go below it are refused at
+# start (shared/config.py), so every chunk fits its cell.
+MIN_OUTPUT_BYTES = 1000
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
@@ -127,6 +141,53 @@ def select_rows(rows: Sequence[Any], *, schedule: dict[str, Any] | None, seed: s
 
 def chunk_count(samples: int, chunk_size: int) -> int:
     return max(1, -(-samples // chunk_size))
+
+
+def row_bytes(row: dict[str, Any]) -> int:
+    return len(json.dumps(row, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def plan_chunks(
+    rows: Sequence[dict[str, Any]], *, max_rows: int, max_bytes: int = CHUNK_MAX_BYTES
+) -> list[list[dict[str, Any]]]:
+    """Cut ``rows`` in order into chunks of at most ``max_rows`` rows and ``max_bytes`` bytes.
+
+    A single row larger than ``max_bytes`` cannot be stored at all; the dataset reader refuses
+    such rows first (``dataset_max_row_bytes`` is far below the budget), so this only raises on
+    a bug.
+    """
+    chunks: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = 0
+    for row in rows:
+        n = row_bytes(row)
+        if n > max_bytes:
+            raise ValueError(f"a row of {n} bytes cannot fit a chunk of {max_bytes} bytes")
+        if current and (len(current) >= max_rows or size + n > max_bytes):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(row)
+        size += n
+    if current or not chunks:
+        chunks.append(current)
+    return chunks
+
+
+def chunk_starts(chunks: Sequence[Sequence[Any]]) -> list[int]:
+    """The sample index each chunk starts at (chunks are no longer all the same size)."""
+    starts, at = [], 0
+    for chunk in chunks:
+        starts.append(at)
+        at += len(chunk)
+    return starts
+
+
+def output_budget(samples_in_cell: int, output_max_chars: int) -> int:
+    """Bytes one answer may take so that a cell of ``samples_in_cell`` samples fits its
+    document: an even share of the cell budget, and never more than ``output_max_chars``
+    characters could take."""
+    share = CELL_MAX_BYTES // max(1, samples_in_cell) - SAMPLE_OVERHEAD_BYTES
+    return max(MIN_OUTPUT_BYTES, min(share, output_max_chars * 4))
 
 
 def cell_id(leaderboard_model_id: str, chunk: int) -> str:

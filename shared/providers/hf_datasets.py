@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from shared.domain.text import clean_text
 from shared.providers.errors import (
     DatasetError,
     ProviderError,
@@ -38,6 +39,10 @@ INPUT_ALIASES = ("input", "question", "prompt")
 EXPECTED_ALIASES = ("expected", "output", "answer", "target", "reference")
 MAX_REDIRECTS = 5
 MAX_BAD_ROW_EXAMPLES = 5
+# A row this long is refused (counted as a bad row) unless the caller says otherwise: a stored
+# chunk of samples must fit one Firestore document (1 MiB), and a huge row is almost always a
+# mistake in the file rather than a prompt anyone means to send.
+DEFAULT_MAX_ROW_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -81,17 +86,21 @@ def fetch_jsonl(
     input_field: str | None = None,
     expected_field: str | None = None,
     url_guard: UrlGuard | None = _STRICT_GUARD,
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
 ) -> DatasetFile:
     """Read up to ``max_rows`` usable rows and at most ``max_bytes`` bytes of ``url``.
 
     Rows that are not usable are counted (with the first few line numbers and reasons), not
-    fatal. Raises ``DatasetError`` when the file cannot be fetched (naming the HTTP status) or
-    has no usable row.
+    fatal; a line over ``max_row_bytes`` is one of them, and is streamed past rather than
+    held in memory. Text is stored as read, except that lone surrogates become U+FFFD.
+
+    Raises ``DatasetError`` when the file cannot be fetched (naming the HTTP status) or has no
+    usable row.
     """
     if max_rows < 1 or max_bytes < 1:
         raise ValueError("max_rows and max_bytes must be positive")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    reader = _RowReader(max_rows, max_bytes, input_field, expected_field)
+    reader = _RowReader(max_rows, max_bytes, input_field, expected_field, max_row_bytes)
     with _final_response(client, url, headers, url_guard) as (response, pins):
         try:
             for chunk in response.iter_bytes():
@@ -214,6 +223,7 @@ class _RowReader:
     max_bytes: int
     input_field: str | None
     expected_field: str | None
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
     samples: list[Sample] = field(default_factory=list)
     bad_rows: int = 0
     bad_row_examples: list[BadRow] = field(default_factory=list)
@@ -223,6 +233,8 @@ class _RowReader:
     _received: int = 0
     _line_no: int = 0
     _buffer: bytearray = field(default_factory=bytearray)
+    # Bytes of an over-long line skipped so far (None: not inside one).
+    _skipping: int | None = None
 
     def feed(self, chunk: bytes) -> bool:
         """Take a chunk; ``False`` means stop reading (a cap was reached)."""
@@ -232,7 +244,20 @@ class _RowReader:
             chunk = chunk[:room]
         self._received += len(chunk)
         self._buffer += chunk
-        while (end := self._buffer.find(b"\n")) != -1:
+        while True:
+            end = self._buffer.find(b"\n")
+            if self._skipping is not None:
+                if not self._skip(end):
+                    return False
+                if end == -1:
+                    break
+                continue
+            if end == -1:
+                if len(self._buffer) > self.max_row_bytes + 2 and not self._start_skip():
+                    return False
+                if self._skipping is None:
+                    break
+                continue
             line = bytes(self._buffer[: end + 1])
             del self._buffer[: end + 1]
             if not self._take(line):
@@ -245,9 +270,40 @@ class _RowReader:
 
     def finish(self) -> None:
         """End of file: a last line without a newline is still a whole line."""
-        if self._buffer:
+        if self._skipping is not None:
+            self._skip(-1, eof=True)
+        elif self._buffer:
             self._take(bytes(self._buffer))
             self._buffer.clear()
+
+    def _start_skip(self) -> bool:
+        """The buffered line is already over the row limit: stop holding it."""
+        if len(self.samples) >= self.max_rows:
+            self.truncated = True
+            return False
+        self._skipping = 0
+        return True
+
+    def _skip(self, end: int, *, eof: bool = False) -> bool:
+        """Consume the over-long line up to ``end`` (its newline), or all that is buffered
+        when ``end`` is -1; once whole (its newline, or the end of the file), count it as a
+        bad row."""
+        taken = bytes(self._buffer) if end == -1 else bytes(self._buffer[: end + 1])
+        del self._buffer[: len(taken)]
+        self.hasher.update(taken)
+        self.consumed += len(taken)
+        assert self._skipping is not None
+        self._skipping += len(taken)
+        if end != -1 or eof:
+            self._line_no += 1
+            self._bad(f"row is longer than the {self.max_row_bytes}-byte limit")
+            self._skipping = None
+        return True
+
+    def _bad(self, reason: str) -> None:
+        self.bad_rows += 1
+        if len(self.bad_row_examples) < MAX_BAD_ROW_EXAMPLES:
+            self.bad_row_examples.append(BadRow(self._line_no, reason))
 
     def _take(self, line: bytes) -> bool:
         raw = line.rstrip(b"\r\n")
@@ -261,13 +317,14 @@ class _RowReader:
         self.hasher.update(line)
         if not raw.strip():
             return True
+        if len(raw) > self.max_row_bytes:
+            self._bad(f"row is longer than the {self.max_row_bytes}-byte limit")
+            return True
         sample_or_reason = self._parse(raw)
         if isinstance(sample_or_reason, Sample):
             self.samples.append(sample_or_reason)
         else:
-            self.bad_rows += 1
-            if len(self.bad_row_examples) < MAX_BAD_ROW_EXAMPLES:
-                self.bad_row_examples.append(BadRow(self._line_no, sample_or_reason))
+            self._bad(sample_or_reason)
         return True
 
     def _parse(self, raw: bytes) -> Sample | str:
@@ -319,7 +376,7 @@ def _pick(row: dict[str, Any], configured: str | None, aliases: tuple[str, ...])
 
 def _as_text(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        return clean_text(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    return json.dumps(value, ensure_ascii=False)
+    return clean_text(json.dumps(value, ensure_ascii=False))

@@ -10,14 +10,19 @@ Paths (under ``workspaces/{ws}/leaderboards/{lb}``)::
 
 Per-sample data lives in cells and chunks, never in the run document (Firestore sustains about
 one write per second per document); the run's progress is an aggregation over its cells.
+
+Cells are written only under a lease (``claim_cell``, ``save_cell``): a task claims the cell in
+the state it expects, works while renewing the lease, and saves only if the lease is still its
+own. Duplicate and late deliveries therefore can neither call the models a second time nor
+overwrite a cell that has moved on (a late ``infer`` must never touch a ``scored`` cell).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
@@ -28,6 +33,16 @@ from shared.domain.runs import ACTIVE_STATUSES, CellState
 from shared.repositories.base import Doc, page, transact
 
 RunCheck = Callable[[Doc, Doc | None], None]
+
+
+class Claim(NamedTuple):
+    """What ``claim_cell`` found: ``claimed`` (the lease is ours), ``done`` (the cell is past
+    the states asked for), or ``busy`` (another delivery holds a live lease for ``wait`` more
+    seconds)."""
+
+    outcome: Literal["claimed", "done", "busy"]
+    cell: Doc | None
+    wait: float = 0.0
 
 
 class RunRepository:
@@ -153,8 +168,99 @@ class RunRepository:
         snap = self._cells(ws, lb_id, run_id).document(cell_id).get()
         return snap.to_dict() if snap.exists else None
 
-    def put_cell(self, ws: str, lb_id: str, run_id: str, cell_id: str, cell: Doc) -> None:
-        self._cells(ws, lb_id, run_id).document(cell_id).set(cell)
+    def claim_cell(
+        self,
+        ws: str,
+        lb_id: str,
+        run_id: str,
+        cell_id: str,
+        *,
+        states: Collection[str | None],
+        owner: str,
+        now: datetime,
+        until: datetime,
+        placeholder: Doc,
+    ) -> Claim:
+        """Take the cell's lease if it is in one of ``states`` (None: it does not exist yet,
+        and ``placeholder`` is created) and no other owner holds a live lease."""
+        ref = self._cells(ws, lb_id, run_id).document(cell_id)
+
+        def run(tx: firestore.Transaction) -> Claim:
+            snap = ref.get(transaction=tx)
+            cell: Doc | None = snap.to_dict() if snap.exists else None
+            if (cell or {}).get("state") not in states:
+                return Claim("done", cell)
+            if cell is not None:
+                holder, held_until = cell.get("lease_owner"), cell.get("lease_until")
+                if holder not in (None, owner) and held_until is not None and held_until > now:
+                    return Claim("busy", cell, (held_until - now).total_seconds())
+            lease = {"lease_owner": owner, "lease_until": until, "updated_at": now}
+            if cell is None:
+                cell = {**placeholder, **lease}
+                tx.create(ref, cell)
+            else:
+                tx.update(ref, lease)
+                cell = {**cell, **lease}
+            return Claim("claimed", cell)
+
+        return transact(self._db, run)
+
+    def renew_lease(
+        self, ws: str, lb_id: str, run_id: str, cell_id: str, *, owner: str, now: datetime,
+        until: datetime,
+    ) -> bool:  # fmt: skip
+        """Extend our lease (a heartbeat, which also counts as progress); False if lost."""
+        ref = self._cells(ws, lb_id, run_id).document(cell_id)
+
+        def run(tx: firestore.Transaction) -> bool:
+            snap = ref.get(transaction=tx)
+            if not snap.exists or (snap.to_dict() or {}).get("lease_owner") != owner:
+                return False
+            tx.update(ref, {"lease_until": until, "updated_at": now})
+            return True
+
+        return transact(self._db, run)
+
+    def release_lease(self, ws: str, lb_id: str, run_id: str, cell_id: str, *, owner: str) -> None:
+        """Give the lease up early (the task failed): a retry need not wait for it to lapse."""
+        ref = self._cells(ws, lb_id, run_id).document(cell_id)
+
+        def run(tx: firestore.Transaction) -> None:
+            snap = ref.get(transaction=tx)
+            if snap.exists and (snap.to_dict() or {}).get("lease_owner") == owner:
+                tx.update(ref, {"lease_owner": None, "lease_until": None})
+
+        transact(self._db, run)
+
+    def save_cell(
+        self, ws: str, lb_id: str, run_id: str, cell_id: str, cell: Doc, *, owner: str
+    ) -> bool:
+        """Replace the cell with ``cell`` (which carries no lease) if ``owner`` still holds its
+        lease; False when the lease was lost (it lapsed and another delivery took over, whose
+        result then stands)."""
+        ref = self._cells(ws, lb_id, run_id).document(cell_id)
+
+        def run(tx: firestore.Transaction) -> bool:
+            snap = ref.get(transaction=tx)
+            if not snap.exists or (snap.to_dict() or {}).get("lease_owner") != owner:
+                return False
+            tx.set(ref, cell)
+            return True
+
+        return transact(self._db, run)
+
+    def last_cell_write(self, ws: str, lb_id: str, run_id: str) -> datetime | None:
+        """When any cell of the run was last written (saved, claimed or its lease renewed):
+        the run's last sign of progress."""
+        query = (
+            self._cells(ws, lb_id, run_id)
+            .order_by("updated_at", direction=firestore.Query.DESCENDING)
+            .limit(1)
+        )
+        for snap in query.stream():
+            value = (snap.to_dict() or {}).get("updated_at")
+            return value if isinstance(value, datetime) else None
+        return None
 
     def cells(self, ws: str, lb_id: str, run_id: str, *, model_id: str | None = None) -> list[Doc]:
         query = self._cells(ws, lb_id, run_id)

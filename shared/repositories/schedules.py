@@ -54,9 +54,9 @@ class ScheduleRepository:
         )
         return [d.to_dict() or {} for d in query.stream()]
 
-    def mark_healed(self, run: Doc, at: datetime, still: Callable[[Doc], bool]) -> bool:
-        """Record that the tick re-enqueued this run's work, at most once per interval
-        (``still(run)`` decides, inside the transaction, whether it is due again)."""
+    def mark_healed(self, run: Doc, fields: Doc, still: Callable[[Doc], bool]) -> bool:
+        """Record ``fields`` on the run for a resumption by the tick, if ``still(run)`` says,
+        inside the transaction, that it is due (so concurrent ticks resume it once)."""
         ref = (
             self._db.collection("workspaces").document(run["workspace_id"])
             .collection("leaderboards").document(run["leaderboard_id"])
@@ -68,7 +68,7 @@ class ScheduleRepository:
             current: Any = snap.to_dict() if snap.exists else None
             if current is None or not still(current):
                 return False
-            tx.update(ref, {"healed_at": at})
+            tx.update(ref, fields)
             return True
 
         return transact(self._db, tx_fn)

@@ -1,16 +1,26 @@
 """The run pipeline, one step per Cloud Tasks handler: prepare → infer → judge → finalize.
 
-Every step is idempotent under duplicate delivery, because Cloud Tasks delivers at least once:
+Every step is idempotent under duplicate delivery, because Cloud Tasks delivers at least once,
+twice at the same time, and out of order:
 
-- a step first reads the state it would produce and, finding it, only re-enqueues what follows
-  (under the same deterministic task names, so that too is a no-op when already done);
-- a cell is written once per attempt, and a cell that is ``scored`` is never touched again;
+- ``infer`` and ``judge`` claim their cell's lease in the state they expect (missing or
+  ``partial`` for infer, ``answered`` for judge) before calling any model, renew it while they
+  work, and save only while they still hold it. A cell past that state means the work is done:
+  the step only re-enqueues what follows (under the same deterministic task names, a no-op when
+  already done). A live lease held by another delivery means a duplicate is at work: this one
+  asks to be retried later (503) and, on its last attempt, acknowledges;
 - state changes of the run go through ``RunRepository.transition``, which only moves a run out
   of the states it is allowed to leave.
 
 Transient provider failures raise ``TransientFailure`` (the worker answers 503 with
 Retry-After, so the queue retries with backoff) after saving what did succeed; on the task's
-last attempt they are recorded as errors instead, so a run always finishes.
+last attempt they are recorded as errors instead. Anything else that cannot succeed fails the
+run with a reason (``functions/workers/main.py``), so a run always ends. A run whose tasks were
+lost is resumed by the scheduler tick (``resume`` > 0 names a new generation of tasks).
+
+Documents stay under Firestore's 1 MiB: dataset chunks are cut by bytes as well as rows, an
+answer keeps at most its share of the cell (``output_budget``), and text is cleaned of what
+Firestore refuses (``clean_text``).
 """
 
 from __future__ import annotations
@@ -18,22 +28,31 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+from pydantic import ValidationError
 
 from shared.domain.clock import Clock
 from shared.domain.errors import TransientFailure
 from shared.domain.leaderboards import ChosenModelStrategy, EvalType
 from shared.domain.results import decide_promotion, model_result
 from shared.domain.runs import (
+    ERROR_MAX_BYTES,
+    REASON_MAX_BYTES,
     CellState,
     RunStatus,
     cache_key,
     cell_id,
-    chunk_count,
+    chunk_starts,
+    output_budget,
+    plan_chunks,
     render_messages,
     select_rows,
 )
@@ -44,12 +63,13 @@ from shared.domain.scoring import (
     parse_judge_verdict,
 )
 from shared.domain.statistics import summarize
+from shared.domain.text import clean_text, truncate_utf8
 from shared.providers.chat import ChatProvider, ChatRequest, Completion
 from shared.providers.errors import DatasetError, ProviderError
 from shared.providers.factory import Endpoint
 from shared.providers.hf_datasets import DatasetFile
 from shared.repositories.base import Doc
-from shared.repositories.runs import RunRepository
+from shared.repositories.runs import Claim, RunRepository
 from shared.secrets import SecretBox
 from shared.tasks.queue import (
     QUEUE_CONTROL,
@@ -73,6 +93,11 @@ QUEUE_FOR_PLATFORM = {
     "Custom": QUEUE_INFERENCE_CUSTOM,
 }
 ENQUEUE_CONCURRENCY = 16
+# A cached answer is cut to this many bytes (a cache entry is one document; a provider may
+# answer up to 8 MiB).
+CACHE_OUTPUT_MAX_BYTES = 256 * 1024
+# How long a duplicate delivery waits, at most, before asking about a busy cell again.
+BUSY_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +106,8 @@ class PipelineConfig:
     sample_concurrency: int
     output_max_chars: int
     cache_ttl: timedelta
+    # How long a cell's lease lasts without renewal (renewed every third of it).
+    lease: timedelta = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -90,14 +117,26 @@ class TaskRef:
     run_id: str
     leaderboard_model_id: str | None = None
     chunk: int | None = None
+    # 0 for the run's own tasks; n for those of its n-th resumption by the scheduler tick,
+    # whose names differ so that names reserved by lost or spent tasks do not block them.
+    resume: int = 0
 
     def payload(self, **extra: Any) -> dict[str, Any]:
-        base = {
+        base: dict[str, Any] = {
             "workspace_id": self.workspace_id,
             "leaderboard_id": self.leaderboard_id,
             "run_id": self.run_id,
         }
+        if self.resume:
+            base["resume"] = self.resume
         return base | extra
+
+    def name(self, step: str, *parts: str) -> str:
+        """The deterministic task name of ``step`` for this run (and generation)."""
+        generation = (f"resume-{self.resume}",) if self.resume else ()
+        return task_name(
+            step, self.workspace_id, self.leaderboard_id, self.run_id, *parts, *generation
+        )
 
 
 @dataclass
@@ -126,26 +165,54 @@ class Pipeline:
         if run is None:
             return
         if run["status"] == RunStatus.QUEUED:
+            problem = _scoring_problem(run)
+            if problem is not None:
+                self.fail(ref, problem)
+                return
             run = self._pin_dataset(ref, run, final_attempt=final_attempt)
             if run is None:
                 return
+            _log_state(run, "running", samples=run["plan"]["samples"])
         if run["status"] != RunStatus.RUNNING:
             return
         # Also on a duplicate delivery: re-enqueueing under the same names mends a crash that
         # happened between the state change above and the end of this loop.
+        self._fan_out(ref, run)
+
+    def _fan_out(self, ref: TaskRef, run: Doc) -> None:
+        """Enqueue every cell's next step. A resumption skips what is done, and enqueues
+        judging or finalizing where that is what a cell or the run waits for."""
         chunks = run["plan"]["chunks"]
-        jobs = [(m, c) for m in run["model_ids"] for c in range(chunks)]
+        states: dict[tuple[str, int], str] = {}
+        if ref.resume:
+            for c in self.runs.cells(ref.workspace_id, ref.leaderboard_id, ref.run_id):
+                states[(c["leaderboard_model_id"], c["chunk"])] = c["state"]
+        jobs = [
+            (m, c)
+            for m in run["model_ids"]
+            for c in range(chunks)
+            if states.get((m, c)) != CellState.SCORED
+        ]
+        if ref.resume and not jobs:
+            self._enqueue_finalize(ref)
+            return
 
         def enqueue(job: tuple[str, int]) -> bool:
             model_id, chunk = job
+            cell_ref = ref.payload(leaderboard_model_id=model_id, chunk=chunk)
+            if states.get(job) == CellState.ANSWERED:
+                return self.queue.enqueue(
+                    queue=QUEUE_JUDGE,
+                    name=ref.name("judge", model_id, str(chunk)),
+                    path="/tasks/judge",
+                    payload=cell_ref,
+                )
             platform = run["endpoints"][model_id]["platform"]
             return self.queue.enqueue(
                 queue=QUEUE_FOR_PLATFORM.get(platform, QUEUE_INFERENCE_CUSTOM),
-                name=task_name(
-                    "infer", ref.workspace_id, ref.leaderboard_id, ref.run_id, model_id, str(chunk)
-                ),
+                name=ref.name("infer", model_id, str(chunk)),
                 path="/tasks/infer",
-                payload=ref.payload(leaderboard_model_id=model_id, chunk=chunk),
+                payload=cell_ref,
             )
 
         with ThreadPoolExecutor(ENQUEUE_CONCURRENCY) as pool:
@@ -160,7 +227,7 @@ class Pipeline:
                 raise TransientFailure(
                     f"Dataset temporarily unavailable: {exc.detail}", exc.retry_after
                 ) from exc
-            self._fail(ref, f"Dataset unusable: {exc.detail}")
+            self.fail(ref, f"Dataset unusable: {exc.detail}")
             return None
         rows = [
             {"index": i, "input": s.input, "expected": s.expected, "line": s.line}
@@ -170,10 +237,12 @@ class Pipeline:
         ]
         size = self.config.chunk_size
         limit = ((source.get("schedule") or {}).get("dataset")) or {}
+        # Cut by rows and by bytes, so no chunk (or the cell of its answers) outgrows 1 MiB.
+        chunks = plan_chunks(rows, max_rows=size)
         version_id = (
             "dsv_"
             + hashlib.sha256(
-                json.dumps([data.content_sha256, limit, size], sort_keys=True).encode()
+                json.dumps([data.content_sha256, limit, size, "bytes-v1"], sort_keys=True).encode()
             ).hexdigest()[:20]
         )
         version = {
@@ -190,17 +259,17 @@ class Pipeline:
             ],
             "truncated": data.truncated,
             "chunk_size": size,
+            "chunk_starts": chunk_starts(chunks),
             "created_at": self.clock(),
         }
         if self.runs.get_version(ref.workspace_id, ref.leaderboard_id, version_id) is None:
-            chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
             self.runs.put_version(ref.workspace_id, ref.leaderboard_id, version_id, version, chunks)
-        chunks_n = chunk_count(len(rows), size)
         plan = {
-            "chunks": chunks_n,
+            "chunks": len(chunks),
             "chunk_size": size,
+            "chunk_starts": chunk_starts(chunks),
             "samples": len(rows),
-            "cells_total": chunks_n * len(run["model_ids"]),
+            "cells_total": len(chunks) * len(run["model_ids"]),
         }
         return self.runs.transition(
             ref.workspace_id,
@@ -214,7 +283,7 @@ class Pipeline:
                 "dataset_version": {
                     k: v
                     for k, v in version.items()
-                    if k not in ("created_at", "etag", "chunk_size")
+                    if k not in ("created_at", "etag", "chunk_size", "chunk_starts")
                 },
             },
         )
@@ -226,67 +295,65 @@ class Pipeline:
             return
         model_id, chunk = str(ref.leaderboard_model_id), int(ref.chunk or 0)
         cid = cell_id(model_id, chunk)
-        cell = self.runs.get_cell(ref.workspace_id, ref.leaderboard_id, ref.run_id, cid)
-        if cell is not None and cell["state"] != CellState.PARTIAL:
-            self._after_cell(ref, run, cell)  # a duplicate: only make sure what follows is queued
+        owner = uuid.uuid4().hex
+        claim = self._claim(ref, cid, owner, states=(None, CellState.PARTIAL.value))
+        if not self._may_work(ref, run, claim, final_attempt=final_attempt):
             return
-        samples = self.runs.get_chunk(
-            ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], chunk
-        )
-        done = {s["index"]: s for s in (cell or {}).get("samples", [])}
-        snapshot = run["endpoints"][model_id]
-        endpoint = self._endpoint(snapshot)
-        prompts = run["prompts"]
-        messages = {
-            s["index"]: render_messages(
-                system_prompt=prompts.get("system_prompt"),
-                model_prompt=prompts.get("model_prompt"),
-                input_text=s["input"],
+        with self._leased(ref, cid, owner):
+            samples = self.runs.get_chunk(
+                ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], chunk
             )
-            for s in samples
-            if s["index"] not in done
-        }
-        keys = {
-            i: cache_key(
-                provider=endpoint.platform,
-                endpoint=endpoint.model_url,
-                model=endpoint.model,
-                parameters=endpoint.parameters,
-                messages=m,
-            )
-            for i, m in messages.items()
-        }
-        calls = self._call_all(run, endpoint, messages, keys)
-        results = dict(done)
-        transient: list[_Call] = []
-        for call in calls:
-            if call.error is not None and call.error.transient and not final_attempt:
-                transient.append(call)
+            done = {s["index"]: s for s in (claim.cell or {}).get("samples", [])}
+            snapshot = run["endpoints"][model_id]
+            endpoint = self._endpoint(snapshot)
+            prompts = run["prompts"]
+            messages = {
+                s["index"]: render_messages(
+                    system_prompt=prompts.get("system_prompt"),
+                    model_prompt=prompts.get("model_prompt"),
+                    input_text=s["input"],
+                )
+                for s in samples
+                if s["index"] not in done
+            }
+            keys = {
+                i: cache_key(
+                    provider=endpoint.platform,
+                    endpoint=endpoint.model_url,
+                    model=endpoint.model,
+                    parameters=endpoint.parameters,
+                    messages=m,
+                )
+                for i, m in messages.items()
+            }
+            calls = self._call_all(run, endpoint, messages, keys)
+            budget = output_budget(len(samples), self.config.output_max_chars)
+            results = dict(done)
+            transient: list[_Call] = []
+            for call in calls:
+                if call.error is not None and call.error.transient and not final_attempt:
+                    transient.append(call)
+                else:
+                    results[call.index] = self._answer_record(call, budget)
+            self._fill_cache(ref, run, calls, keys)
+            expected = {s["index"]: s.get("expected") for s in samples}
+            if transient:
+                self._save_cell(ref, model_id, chunk, CellState.PARTIAL, results, owner)
+                raise TransientFailure(
+                    f"{len(transient)} of {len(samples)} samples hit transient provider failures",
+                    max((c.error.retry_after or 0 for c in transient if c.error), default=0)
+                    or None,
+                )
+            if run["eval_type"] == EvalType.EXACT:
+                options = _exact_options(run)
+                for index, record in results.items():
+                    record["score"] = _exact(record, expected.get(index), options)
+                state = CellState.SCORED
             else:
-                results[call.index] = self._answer_record(call)
-        self._fill_cache(ref, run, calls, keys)
-        expected = {s["index"]: s.get("expected") for s in samples}
-        if transient:
-            self._save_cell(ref, model_id, chunk, CellState.PARTIAL, results)
-            raise TransientFailure(
-                f"{len(transient)} of {len(samples)} samples hit transient provider failures",
-                max((c.error.retry_after or 0 for c in transient if c.error), default=0) or None,
-            )
-        if run["eval_type"] == EvalType.EXACT:
-            options = ExactOptions.model_validate(
-                {
-                    k: v
-                    for k, v in (run.get("eval_metadata") or {}).items()
-                    if k in ExactOptions.model_fields
-                }
-            )
-            for index, record in results.items():
-                record["score"] = _exact(record, expected.get(index), options)
-            state = CellState.SCORED
-        else:
-            state = CellState.ANSWERED
-        cell = self._save_cell(ref, model_id, chunk, state, results)
-        self._after_cell(ref, run, cell)
+                state = CellState.ANSWERED
+            cell = self._save_cell(ref, model_id, chunk, state, results, owner)
+        if cell is not None:
+            self._after_cell(ref, run, cell)
 
     # --- judge: score one answered cell with the judge model -------------------------------
     def judge(self, ref: TaskRef, *, final_attempt: bool) -> None:
@@ -294,77 +361,84 @@ class Pipeline:
         if run is None:
             return
         model_id, chunk = str(ref.leaderboard_model_id), int(ref.chunk or 0)
-        cell = self.runs.get_cell(
-            ref.workspace_id, ref.leaderboard_id, ref.run_id, cell_id(model_id, chunk)
-        )
-        if cell is None or cell["state"] == CellState.PARTIAL:
+        cid = cell_id(model_id, chunk)
+        owner = uuid.uuid4().hex
+        claim = self._claim(ref, cid, owner, states=(CellState.ANSWERED.value,))
+        if claim.outcome == "done" and (claim.cell or {}).get("state") != CellState.SCORED:
             return  # not answered yet: the infer step enqueues judging when it is
-        if cell["state"] == CellState.SCORED:
-            self._after_cell(ref, run, cell)
+        if not self._may_work(ref, run, claim, final_attempt=final_attempt):
             return
-        samples = {
-            s["index"]: s
-            for s in self.runs.get_chunk(
-                ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], chunk
-            )
-        }
-        judge = run["judge"]
-        endpoint = Endpoint(platform=judge["provider"], model_url=judge["model"])
-        rubric = (run.get("eval_metadata") or {}).get("rubric")
-        results = {s["index"]: dict(s) for s in cell["samples"]}
-        pending = {
-            i: build_judge_messages(
-                input=samples[i]["input"],
-                answer=r["output"],
-                reference=samples[i].get("expected"),
-                rubric=rubric,
-            )
-            for i, r in results.items()
-            if r.get("output") is not None and not r.get("judged")
-        }
-        keys = {
-            i: cache_key(
-                provider=endpoint.platform,
-                endpoint=None,
-                model=endpoint.model,
-                parameters=None,
-                messages=m,
-            )
-            for i, m in pending.items()
-        }
-        calls = self._call_all(run, endpoint, pending, keys)
-        transient = 0
-        retry_after: float | None = None
-        for call in calls:
-            record = results[call.index]
-            if call.error is not None:
-                if call.error.transient and not final_attempt:
-                    transient += 1
-                    retry_after = max(retry_after or 0, call.error.retry_after or 0) or None
-                    continue
-                record.update(
-                    judged=True, score=None, judge_reason=None, judge_error=call.error.detail
+        assert claim.cell is not None
+        with self._leased(ref, cid, owner):
+            samples = {
+                s["index"]: s
+                for s in self.runs.get_chunk(
+                    ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], chunk
                 )
-                continue
-            text = (
-                call.cached["output"]
-                if call.cached
-                else (call.completion.text if call.completion else "")
-            )
-            verdict = parse_judge_verdict(text)
-            # A reply off the rubric's format is unscored, never a zero.
-            record.update(
-                judged=True,
-                score=verdict.score if verdict else None,
-                judge_reason=verdict.reason if verdict else None,
-                judge_error=None if verdict else "the judge's reply did not parse as a verdict",
-            )
-        self._fill_cache(ref, run, calls, keys)
-        if transient:
-            self._save_cell(ref, model_id, chunk, CellState.ANSWERED, results)
-            raise TransientFailure(f"{transient} judge calls hit transient failures", retry_after)
-        cell = self._save_cell(ref, model_id, chunk, CellState.SCORED, results)
-        self._after_cell(ref, run, cell)
+            }
+            judge = run["judge"]
+            endpoint = Endpoint(platform=judge["provider"], model_url=judge["model"])
+            rubric = (run.get("eval_metadata") or {}).get("rubric")
+            results = {s["index"]: dict(s) for s in claim.cell["samples"]}
+            pending = {
+                i: build_judge_messages(
+                    input=samples[i]["input"],
+                    answer=r["output"],
+                    reference=samples[i].get("expected"),
+                    rubric=rubric,
+                )
+                for i, r in results.items()
+                if r.get("output") is not None and not r.get("judged")
+            }
+            keys = {
+                i: cache_key(
+                    provider=endpoint.platform,
+                    endpoint=None,
+                    model=endpoint.model,
+                    parameters=None,
+                    messages=m,
+                )
+                for i, m in pending.items()
+            }
+            calls = self._call_all(run, endpoint, pending, keys)
+            transient = 0
+            retry_after: float | None = None
+            for call in calls:
+                record = results[call.index]
+                if call.error is not None:
+                    if call.error.transient and not final_attempt:
+                        transient += 1
+                        retry_after = max(retry_after or 0, call.error.retry_after or 0) or None
+                        continue
+                    record.update(
+                        judged=True,
+                        score=None,
+                        judge_reason=None,
+                        judge_error=_short(call.error.detail, ERROR_MAX_BYTES),
+                    )
+                    continue
+                text = (
+                    call.cached["output"]
+                    if call.cached
+                    else (call.completion.text if call.completion else "")
+                )
+                verdict = parse_judge_verdict(text)
+                # A reply off the rubric's format is unscored, never a zero.
+                record.update(
+                    judged=True,
+                    score=verdict.score if verdict else None,
+                    judge_reason=_short(verdict.reason, REASON_MAX_BYTES) if verdict else None,
+                    judge_error=None if verdict else "the judge's reply did not parse as a verdict",
+                )
+            self._fill_cache(ref, run, calls, keys)
+            if transient:
+                self._save_cell(ref, model_id, chunk, CellState.ANSWERED, results, owner)
+                raise TransientFailure(
+                    f"{transient} judge calls hit transient failures", retry_after
+                )
+            cell = self._save_cell(ref, model_id, chunk, CellState.SCORED, results, owner)
+        if cell is not None:
+            self._after_cell(ref, run, cell)
 
     # --- finalize: aggregate, rank, promote --------------------------------------------------
     def finalize(self, ref: TaskRef) -> None:
@@ -403,7 +477,7 @@ class Pipeline:
                 fields["chosen_leaderboard_model_id"] = promotion["chosen"]
             return fields
 
-        self.runs.transition(
+        done = self.runs.transition(
             ref.workspace_id,
             ref.leaderboard_id,
             ref.run_id,
@@ -417,15 +491,22 @@ class Pipeline:
             },
             leaderboard_fields=leaderboard_fields,
         )
+        if done is not None:
+            _log_state(
+                done,
+                "completed",
+                results=[
+                    {k: r[k] for k in ("leaderboard_model_id", "score", "n", "rank", "errors")}
+                    for r in results
+                ],
+                promoted=promotion["promoted"],
+            )
 
-    # --- helpers -----------------------------------------------------------------------------
-    def _running(self, ref: TaskRef) -> Doc | None:
-        run = self.runs.get(ref.workspace_id, ref.leaderboard_id, ref.run_id)
-        # Cancelled, finished or deleted: acknowledge and do nothing (that is how a run stops).
-        return run if run is not None and run["status"] == RunStatus.RUNNING else None
-
-    def _fail(self, ref: TaskRef, reason: str) -> None:
-        self.runs.transition(
+    # --- ending a run ------------------------------------------------------------------------
+    def fail(self, ref: TaskRef, reason: str) -> bool:
+        """Fail the run (if it is still queued or running) with ``reason``; True if it was."""
+        reason = clean_text(reason)[:1000]
+        failed = self.runs.transition(
             ref.workspace_id,
             ref.leaderboard_id,
             ref.run_id,
@@ -436,6 +517,92 @@ class Pipeline:
                 "finished_at": self.clock(),
             },
         )
+        if failed is not None:
+            _log_state(failed, "failed", reason=reason)
+        return failed is not None
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _running(self, ref: TaskRef) -> Doc | None:
+        run = self.runs.get(ref.workspace_id, ref.leaderboard_id, ref.run_id)
+        # Cancelled, finished or deleted: acknowledge and do nothing (that is how a run stops).
+        return run if run is not None and run["status"] == RunStatus.RUNNING else None
+
+    def _claim(
+        self, ref: TaskRef, cid: str, owner: str, *, states: tuple[str | None, ...]
+    ) -> Claim:
+        now = self.clock()
+        return self.runs.claim_cell(
+            ref.workspace_id,
+            ref.leaderboard_id,
+            ref.run_id,
+            cid,
+            states=states,
+            owner=owner,
+            now=now,
+            until=now + self.config.lease,
+            placeholder={
+                "leaderboard_model_id": ref.leaderboard_model_id,
+                "chunk": ref.chunk or 0,
+                "state": CellState.PARTIAL.value,
+                "n": 0,
+                "samples": [],
+            },
+        )
+
+    def _may_work(self, ref: TaskRef, run: Doc, claim: Claim, *, final_attempt: bool) -> bool:
+        """Whether this delivery should do the cell's work; otherwise it has nothing to do
+        beyond making sure what follows a finished cell is queued."""
+        if claim.outcome == "claimed":
+            return True
+        if claim.outcome == "done":
+            if claim.cell is not None:
+                self._after_cell(ref, run, claim.cell)
+            return False
+        # Another delivery holds a live lease: a duplicate, or the retry of a crashed attempt
+        # whose lease has not lapsed yet. Come back when it may have; on the last attempt,
+        # leave the cell to its holder (and to the stall check if the holder is dead).
+        if final_attempt:
+            log.info("task for cell %s acknowledged: another delivery holds it", claim.cell)
+            return False
+        raise TransientFailure(
+            "another delivery of this task is working on the cell",
+            retry_after=max(1.0, min(claim.wait, BUSY_RETRY_SECONDS)),
+        )
+
+    @contextmanager
+    def _leased(self, ref: TaskRef, cid: str, owner: str) -> Iterator[None]:
+        """Renew the cell's lease every third of its length while the body runs (the renewal
+        is also the run's sign of progress), and release it if the body fails, so a retry
+        need not wait for it to lapse. A lease lost meanwhile shows up as a refused save."""
+        stop = threading.Event()
+        every = self.config.lease.total_seconds() / 3
+
+        def renew() -> None:
+            while not stop.wait(every):
+                now = self.clock()
+                try:
+                    if not self.runs.renew_lease(
+                        ref.workspace_id, ref.leaderboard_id, ref.run_id, cid,
+                        owner=owner, now=now, until=now + self.config.lease,
+                    ):  # fmt: skip
+                        return
+                except Exception:  # a missed renewal only shortens the lease
+                    log.warning("could not renew the lease on cell %s", cid, exc_info=True)
+
+        heartbeat = threading.Thread(target=renew, name=f"lease-{cid}", daemon=True)
+        heartbeat.start()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            stop.set()
+            heartbeat.join()
+            if not ok:
+                with suppress(Exception):
+                    self.runs.release_lease(
+                        ref.workspace_id, ref.leaderboard_id, ref.run_id, cid, owner=owner
+                    )
 
     def _endpoint(self, snapshot: Doc) -> Endpoint:
         token = snapshot.get("token_encrypted")
@@ -490,7 +657,7 @@ class Pipeline:
         expires = self.clock() + self.config.cache_ttl
         entries = {
             keys[c.index]: {
-                "output": c.completion.text,
+                "output": truncate_utf8(clean_text(c.completion.text), CACHE_OUTPUT_MAX_BYTES),
                 "latency_ms": c.completion.latency_ms,
                 "tokens_in": c.completion.tokens_in,
                 "tokens_out": c.completion.tokens_out,
@@ -502,13 +669,12 @@ class Pipeline:
         }
         self.runs.cache_put(ref.workspace_id, entries)
 
-    def _answer_record(self, call: _Call) -> Doc:
-        limit = self.config.output_max_chars
+    def _answer_record(self, call: _Call, budget_bytes: int) -> Doc:
         if call.error is not None:
             return {
                 "index": call.index,
                 "output": None,
-                "error": call.error.detail[:500],
+                "error": _short(call.error.detail, ERROR_MAX_BYTES),
                 "cached": False,
             }
         source: Doc = (
@@ -522,11 +688,13 @@ class Pipeline:
                 "cost_usd": call.completion.cost_usd if call.completion else None,
             }
         )
-        output = source["output"] or ""
+        full = clean_text(source["output"] or "")
+        # At most output_max_chars characters, and at most this sample's share of the cell.
+        output = truncate_utf8(full[: self.config.output_max_chars], budget_bytes)
         return {
             "index": call.index,
-            "output": output[:limit],
-            "truncated": len(output) > limit,
+            "output": output,
+            "truncated": len(output) < len(full),
             "error": None,
             "latency_ms": source.get("latency_ms"),
             "tokens_in": source.get("tokens_in"),
@@ -536,8 +704,15 @@ class Pipeline:
         }
 
     def _save_cell(
-        self, ref: TaskRef, model_id: str, chunk: int, state: CellState, results: dict[int, Doc]
-    ) -> Doc:
+        self,
+        ref: TaskRef,
+        model_id: str,
+        chunk: int,
+        state: CellState,
+        results: dict[int, Doc],
+        owner: str,
+    ) -> Doc | None:
+        """Write the cell (releasing the lease) if the lease is still ours; None if not."""
         cell = {
             "leaderboard_model_id": model_id,
             "chunk": chunk,
@@ -546,33 +721,87 @@ class Pipeline:
             "samples": [results[i] for i in sorted(results)],
             "updated_at": self.clock(),
         }
-        self.runs.put_cell(
-            ref.workspace_id, ref.leaderboard_id, ref.run_id, cell_id(model_id, chunk), cell
+        saved = self.runs.save_cell(
+            ref.workspace_id,
+            ref.leaderboard_id,
+            ref.run_id,
+            cell_id(model_id, chunk),
+            cell,
+            owner=owner,
         )
-        return cell
+        if not saved:
+            log.warning("cell %s: lease lost before saving; the other holder's result stands",
+                        cell_id(model_id, chunk))  # fmt: skip
+        return cell if saved else None
 
     def _after_cell(self, ref: TaskRef, run: Doc, cell: Doc) -> None:
         model_id, chunk = cell["leaderboard_model_id"], cell["chunk"]
         if cell["state"] == CellState.ANSWERED:
             self.queue.enqueue(
                 queue=QUEUE_JUDGE,
-                name=task_name(
-                    "judge", ref.workspace_id, ref.leaderboard_id, ref.run_id, model_id, str(chunk)
-                ),
+                name=ref.name("judge", model_id, str(chunk)),
                 path="/tasks/judge",
                 payload=ref.payload(leaderboard_model_id=model_id, chunk=chunk),
             )
+            return
+        if cell["state"] != CellState.SCORED:
             return
         # Whoever scores the last cell sees the full count (queries are strongly consistent);
         # two such writers enqueue the same finalize name, and the queue keeps one.
         cells_done, _ = self.runs.progress(ref.workspace_id, ref.leaderboard_id, ref.run_id)
         if cells_done >= run["plan"]["cells_total"]:
-            self.queue.enqueue(
-                queue=QUEUE_CONTROL,
-                name=task_name("finalize", ref.workspace_id, ref.leaderboard_id, ref.run_id),
-                path="/tasks/finalize",
-                payload=ref.payload(),
-            )
+            self._enqueue_finalize(ref)
+
+    def _enqueue_finalize(self, ref: TaskRef) -> None:
+        self.queue.enqueue(
+            queue=QUEUE_CONTROL,
+            name=ref.name("finalize"),
+            path="/tasks/finalize",
+            payload=ref.payload(),
+        )
+
+
+def _scoring_problem(run: Doc) -> str | None:
+    """Why the run's scoring options cannot be used (stored before today's validation, or
+    edited in the database), or None. Checked before any model is called."""
+    if run["eval_type"] != EvalType.EXACT:
+        return None
+    try:
+        _exact_options(run)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return f"eval_metadata cannot be used for exact scoring: {problems}"
+    return None
+
+
+def _exact_options(run: Doc) -> ExactOptions:
+    return ExactOptions.model_validate(
+        {
+            k: v
+            for k, v in (run.get("eval_metadata") or {}).items()
+            if k in ExactOptions.model_fields
+        }
+    )
+
+
+def _short(text: str, max_bytes: int) -> str:
+    return truncate_utf8(clean_text(text), max_bytes)
+
+
+def _log_state(run: Doc, status: str, **figures: Any) -> None:
+    """One structured line per run state change (Cloud Logging's ``json_fields``)."""
+    fields = {
+        "event": "run_state",
+        "run_id": run.get("id"),
+        "workspace_id": run.get("workspace_id"),
+        "leaderboard_id": run.get("leaderboard_id"),
+        "status": status,
+        **figures,
+    }
+    level = logging.WARNING if status == RunStatus.FAILED else logging.INFO
+    log.log(level, "run %s %s", run.get("id"), status, extra={"json_fields": fields})
 
 
 def _exact(record: Doc, expected: str | None, options: ExactOptions) -> float | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +31,8 @@ from shared.services.ids import check_replay, fingerprint, resource_id
 from shared.tasks.queue import QUEUE_CONTROL, TaskQueue, task_name
 
 RECENT_RUNS = 5
+
+log = logging.getLogger("podium.runs")
 
 
 def start_run(
@@ -104,6 +108,11 @@ def start_run(
     run, created = runs.start(ws, leaderboard_id, run_id, record, check)
     if not created:
         check_replay(run, record["request_fingerprint"])
+    else:
+        fields = {"event": "run_state", "run_id": run_id, "workspace_id": ws,
+                  "leaderboard_id": leaderboard_id, "status": "queued",
+                  "run_source": spec.run_source.value, "models": len(model_ids)}  # fmt: skip
+        log.info("run %s queued", run_id, extra={"json_fields": fields})
     # Enqueued on replays too: a crash between the write and this enqueue is mended by the
     # client's retry, and the deterministic name makes a second enqueue a no-op.
     try:
@@ -202,10 +211,13 @@ def list_samples(
         raise InvalidInput.field("model_id", f"{query.model_id!r} is not a model of this run")
     plan = run.get("plan") or {}
     total = int(plan.get("samples", 0))
-    size = int(plan.get("chunk_size", 1))
     items: list[SampleResult] = []
     if plan and query.offset < total:
-        first, last = query.offset // size, (min(total, query.offset + query.limit) - 1) // size
+        # Chunks are cut by bytes too, so their sizes vary: find them by their first index.
+        starts = plan.get("chunk_starts") or list(range(0, total, int(plan.get("chunk_size", 1))))
+        last_index = min(total, query.offset + query.limit) - 1
+        first = bisect.bisect_right(starts, query.offset) - 1
+        last = bisect.bisect_right(starts, last_index) - 1
         cells = {
             c["chunk"]: c for c in runs.cells(ws, leaderboard_id, run_id, model_id=query.model_id)
         }

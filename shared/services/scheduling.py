@@ -1,13 +1,22 @@
-"""The scheduler tick: start runs whose cron is due, and mend runs whose tasks went missing.
+"""The scheduler tick: start runs whose cron is due, and resume runs whose tasks went missing.
 
 Cloud Scheduler calls it every minute (terraform/scheduler.tf); ``make dev`` ticks locally.
 Runs it starts are ordinary runs (``run_source: schedule``) with an idempotency key made of the
 firing time, so a tick delivered twice starts one run.
+
+A run is stalled when nothing has happened to it for ``stall``: no cell written (tasks renew
+their cells' leases while they work, so a slow model is not a stall), and not started or
+resumed either. Its age does not matter. A stalled run is resumed: a new generation of tasks,
+named by the resumption's number, redoes only what is not done (``Pipeline.prepare``); one tick
+of several running at once wins each resumption. A run that is still stalled after
+``max_resumes`` resumptions with no progress between them is failed with a reason: every run
+ends.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,16 +33,20 @@ from shared.repositories.runs import RunRepository
 from shared.repositories.schedules import ScheduleRepository
 from shared.repositories.workspaces import WorkspaceRepository
 from shared.services import runs as run_service
-from shared.tasks.queue import QUEUE_CONTROL, TaskQueue, task_name
+from shared.services.pipeline import TaskRef
+from shared.tasks.queue import QUEUE_CONTROL, TaskQueue
 
 log = logging.getLogger("podium.scheduler")
 
 BATCH = 200
-# A run still queued this long lost its prepare task; one running this long without finishing
-# may have lost others. Re-enqueueing is safe (deterministic names, idempotent steps), so the
-# thresholds only bound how much work a tick does.
-QUEUED_STALL = timedelta(minutes=10)
-RUNNING_STALL = timedelta(hours=1)
+
+FailRun = Callable[[TaskRef, str], bool]
+
+
+@dataclass(frozen=True)
+class StallPolicy:
+    stall: timedelta = timedelta(minutes=5)
+    max_resumes: int = 3
 
 
 @dataclass
@@ -41,6 +54,7 @@ class TickReport:
     started: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     healed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 def tick(
@@ -51,30 +65,85 @@ def tick(
     runs: RunRepository,
     queue: TaskQueue,
     clock: Clock,
+    fail_run: FailRun,
+    policy: StallPolicy | None = None,
 ) -> TickReport:
+    policy = policy or StallPolicy()
     report = TickReport()
     now = clock()
     for lb in schedules.due_leaderboards(now, BATCH):
         _fire(lb, now, report, schedules=schedules, leaderboards=leaderboards,
               workspaces=workspaces, runs=runs, queue=queue, clock=clock)  # fmt: skip
-    for status, age in ((RunStatus.QUEUED, QUEUED_STALL), (RunStatus.RUNNING, RUNNING_STALL)):
-        for run in schedules.stalled_runs(status.value, now - age, BATCH):
-
-            def due(current: Doc, status: str = status.value, age: timedelta = age) -> bool:
-                healed = current.get("healed_at")
-                return current.get("status") == status and (healed is None or now - healed >= age)
-
-            if schedules.mark_healed(run, now, due):
-                queue.enqueue(
-                    queue=QUEUE_CONTROL,
-                    # A new name per healing: the original name may still be reserved.
-                    name=task_name("heal", run["id"], now.isoformat()),
-                    path="/tasks/prepare",
-                    payload={k: run[k] for k in ("workspace_id", "leaderboard_id")}
-                    | {"run_id": run["id"]},
-                )
-                report.healed.append(run["id"])
+    for status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        # Only runs older than the stall window can be stalled; the rest are young.
+        for run in schedules.stalled_runs(status.value, now - policy.stall, BATCH):
+            _resume_if_stalled(run, now, policy, report, schedules=schedules, runs=runs,
+                               queue=queue, fail_run=fail_run)  # fmt: skip
     return report
+
+
+def _resume_if_stalled(
+    run: Doc,
+    now: datetime,
+    policy: StallPolicy,
+    report: TickReport,
+    *,
+    schedules: ScheduleRepository,
+    runs: RunRepository,
+    queue: TaskQueue,
+    fail_run: FailRun,
+) -> None:
+    ws, lb_id, run_id = run["workspace_id"], run["leaderboard_id"], run["id"]
+    progress_at = max(
+        t
+        for t in (
+            run.get("created_at"),
+            run.get("started_at"),
+            runs.last_cell_write(ws, lb_id, run_id),
+        )
+        if t is not None
+    )
+    healed_at = run.get("healed_at")
+    quiet_since = max(progress_at, healed_at) if healed_at else progress_at
+    if now - quiet_since < policy.stall:
+        return
+    previous = run.get("progress_at_resume")
+    idle_resumes = int(run.get("idle_resumes") or 0) if previous == progress_at else 0
+    ref = TaskRef(ws, lb_id, run_id, resume=int(run.get("resumes") or 0) + 1)
+    if idle_resumes >= policy.max_resumes:
+        minutes = (now - progress_at).total_seconds() / 60
+        if fail_run(
+            ref,
+            f"Stalled: no progress for {minutes:.0f} minutes, through {idle_resumes} "
+            "resumptions; its tasks keep getting lost or cannot finish",
+        ):
+            report.failed.append(run_id)
+        return
+
+    def still(current: Doc) -> bool:  # nobody resumed it or moved it on since we looked
+        return current.get("status") == run["status"] and current.get("healed_at") == healed_at
+
+    fields = {
+        "healed_at": now,
+        "resumes": ref.resume,
+        "idle_resumes": idle_resumes + 1,
+        "progress_at_resume": progress_at,
+    }
+    if schedules.mark_healed(run, fields, still):
+        queue.enqueue(
+            queue=QUEUE_CONTROL,
+            name=ref.name("prepare"),
+            path="/tasks/prepare",
+            payload=ref.payload(),
+        )
+        log.info(
+            "run %s resumed (resumption %d)",
+            run_id,
+            ref.resume,
+            extra={"json_fields": {"event": "run_resumed", "run_id": run_id,
+                                   "resumes": ref.resume, "idle_resumes": idle_resumes + 1}},
+        )  # fmt: skip
+        report.healed.append(run_id)
 
 
 def _fire(
