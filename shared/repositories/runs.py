@@ -24,15 +24,17 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition
 from google.cloud import firestore
 from google.cloud.firestore_v1 import aggregation
 
-from shared.domain.errors import Conflict, NotFound
+from shared.domain.errors import Conflict, NotFound, TransientFailure
 from shared.domain.runs import ACTIVE_STATUSES, CellState
 from shared.repositories.base import Doc, page, transact
 
 RunCheck = Callable[[Doc, Doc | None], None]
+# Read-then-conditional-write rounds before a cell that keeps changing is left to a retry.
+CONDITIONAL_ATTEMPTS = 10
 
 
 class Claim(NamedTuple):
@@ -168,6 +170,16 @@ class RunRepository:
         snap = self._cells(ws, lb_id, run_id).document(cell_id).get()
         return snap.to_dict() if snap.exists else None
 
+    # Cell writes are conditional on the update time of the cell as it was read (Firestore's
+    # precondition), not transactions: a transaction's reads lock the document until it ends,
+    # and a worker that dies mid-transaction would leave the cell locked for a minute
+    # (production) or for good (the emulator), stalling whoever resumes its work.
+    def _cell_ref(self, ws: str, lb_id: str, run_id: str, cell_id: str) -> Any:
+        return self._cells(ws, lb_id, run_id).document(cell_id)
+
+    def _if_unchanged(self, snap: Any) -> Any:
+        return self._db.write_option(last_update_time=snap.update_time)
+
     def claim_cell(
         self,
         ws: str,
@@ -183,71 +195,70 @@ class RunRepository:
     ) -> Claim:
         """Take the cell's lease if it is in one of ``states`` (None: it does not exist yet,
         and ``placeholder`` is created) and no other owner holds a live lease."""
-        ref = self._cells(ws, lb_id, run_id).document(cell_id)
-
-        def run(tx: firestore.Transaction) -> Claim:
-            snap = ref.get(transaction=tx)
+        ref = self._cell_ref(ws, lb_id, run_id, cell_id)
+        lease = {"lease_owner": owner, "lease_until": until, "updated_at": now}
+        for _ in range(CONDITIONAL_ATTEMPTS):
+            snap = ref.get()
             cell: Doc | None = snap.to_dict() if snap.exists else None
             if (cell or {}).get("state") not in states:
                 return Claim("done", cell)
-            if cell is not None:
+            try:
+                if cell is None:
+                    ref.create({**placeholder, **lease})
+                    return Claim("claimed", {**placeholder, **lease})
                 holder, held_until = cell.get("lease_owner"), cell.get("lease_until")
                 if holder not in (None, owner) and held_until is not None and held_until > now:
                     return Claim("busy", cell, (held_until - now).total_seconds())
-            lease = {"lease_owner": owner, "lease_until": until, "updated_at": now}
-            if cell is None:
-                cell = {**placeholder, **lease}
-                tx.create(ref, cell)
-            else:
-                tx.update(ref, lease)
-                cell = {**cell, **lease}
-            return Claim("claimed", cell)
-
-        return transact(self._db, run)
+                ref.update(lease, option=self._if_unchanged(snap))
+                return Claim("claimed", {**cell, **lease})
+            except (AlreadyExists, FailedPrecondition):
+                continue  # someone wrote it between our read and our write: look again
+        raise TransientFailure("The cell keeps changing under this task; retry shortly", 1)
 
     def renew_lease(
         self, ws: str, lb_id: str, run_id: str, cell_id: str, *, owner: str, now: datetime,
         until: datetime,
     ) -> bool:  # fmt: skip
         """Extend our lease (a heartbeat, which also counts as progress); False if lost."""
-        ref = self._cells(ws, lb_id, run_id).document(cell_id)
-
-        def run(tx: firestore.Transaction) -> bool:
-            snap = ref.get(transaction=tx)
-            if not snap.exists or (snap.to_dict() or {}).get("lease_owner") != owner:
-                return False
-            tx.update(ref, {"lease_until": until, "updated_at": now})
-            return True
-
-        return transact(self._db, run)
+        return self._while_ours(
+            ws, lb_id, run_id, cell_id, owner, {"lease_until": until, "updated_at": now}
+        )
 
     def release_lease(self, ws: str, lb_id: str, run_id: str, cell_id: str, *, owner: str) -> None:
         """Give the lease up early (the task failed): a retry need not wait for it to lapse."""
-        ref = self._cells(ws, lb_id, run_id).document(cell_id)
-
-        def run(tx: firestore.Transaction) -> None:
-            snap = ref.get(transaction=tx)
-            if snap.exists and (snap.to_dict() or {}).get("lease_owner") == owner:
-                tx.update(ref, {"lease_owner": None, "lease_until": None})
-
-        transact(self._db, run)
+        self._while_ours(
+            ws, lb_id, run_id, cell_id, owner, {"lease_owner": None, "lease_until": None}
+        )
 
     def save_cell(
         self, ws: str, lb_id: str, run_id: str, cell_id: str, cell: Doc, *, owner: str
     ) -> bool:
-        """Replace the cell with ``cell`` (which carries no lease) if ``owner`` still holds its
-        lease; False when the lease was lost (it lapsed and another delivery took over, whose
-        result then stands)."""
-        ref = self._cells(ws, lb_id, run_id).document(cell_id)
+        """Replace the cell with ``cell`` (the lease goes) if ``owner`` still holds its lease;
+        False when the lease was lost (it lapsed and another delivery took over, whose result
+        then stands)."""
+        replace = {
+            **cell,
+            "lease_owner": firestore.DELETE_FIELD,
+            "lease_until": firestore.DELETE_FIELD,
+        }
+        return self._while_ours(ws, lb_id, run_id, cell_id, owner, replace)
 
-        def run(tx: firestore.Transaction) -> bool:
-            snap = ref.get(transaction=tx)
+    def _while_ours(
+        self, ws: str, lb_id: str, run_id: str, cell_id: str, owner: str, fields: Doc
+    ) -> bool:
+        """Write ``fields`` to the cell if ``owner`` holds its lease, conditionally on the cell
+        being as read; False if the lease is not (or no longer) ``owner``'s."""
+        ref = self._cell_ref(ws, lb_id, run_id, cell_id)
+        for _ in range(CONDITIONAL_ATTEMPTS):
+            snap = ref.get()
             if not snap.exists or (snap.to_dict() or {}).get("lease_owner") != owner:
                 return False
-            tx.set(ref, cell)
-            return True
-
-        return transact(self._db, run)
+            try:
+                ref.update(fields, option=self._if_unchanged(snap))
+                return True
+            except FailedPrecondition:
+                continue
+        raise TransientFailure("The cell keeps changing under this task; retry shortly", 1)
 
     def last_cell_write(self, ws: str, lb_id: str, run_id: str) -> datetime | None:
         """When any cell of the run was last written (saved, claimed or its lease renewed):
