@@ -407,3 +407,46 @@ def test_a_redirect_to_the_metadata_server_is_refused(hub, client):
 
     with pytest.raises(DatasetError, match="metadata server"):
         fetch(client, url, token="hf_secret")
+
+
+# --- rows too long for a document, text Firestore refuses ------------------------------------
+
+
+@pytest.mark.parametrize("lfs", [False, True], ids=["direct", "streamed"])
+def test_a_line_over_the_row_limit_is_a_bad_row_streamed_past(hub, client, lfs):
+    huge = json.dumps({"input": "x" * 300_000})
+    content = (jsonl({"input": "a"}) + huge + "\n" + jsonl({"input": "b"}) + huge).encode()
+    url = hub.add_file(REPO, f"long-{lfs}.jsonl", content, lfs=lfs)
+
+    dataset = fetch(client, url, max_row_bytes=1000)
+
+    assert [s.input for s in dataset.samples] == ["a", "b"]
+    assert [s.line for s in dataset.samples] == [1, 3]
+    # The last line has no newline: it is still a whole (bad) line.
+    assert dataset.bad_row_examples == [
+        BadRow(2, "row is longer than the 1000-byte limit"),
+        BadRow(4, "row is longer than the 1000-byte limit"),
+    ]
+    assert dataset.content_sha256 == hashlib.sha256(content).hexdigest()
+    assert dataset.bytes_read == len(content) and dataset.truncated is False
+
+
+def test_max_rows_reached_before_a_long_line_stops_there(hub, client):
+    content = (jsonl({"input": "a"}) + "y" * 5000 + "\n" + jsonl({"input": "b"})).encode()
+    url = hub.add_file(REPO, "long-after-cap.jsonl", content)
+
+    dataset = fetch(client, url, max_rows=1, max_row_bytes=1000)
+
+    assert [s.input for s in dataset.samples] == ["a"]
+    assert dataset.truncated is True and dataset.bad_rows == 0
+
+
+def test_lone_surrogates_become_replacement_characters(hub, client):
+    content = '{"input": "q \\udcff", "expected": {"k\\ud800": 1}}\n'
+    url = hub.add_file(REPO, "surrogates.jsonl", content)
+
+    (sample,) = fetch(client, url).samples
+
+    assert sample.input == "q \ufffd"
+    assert sample.expected == '{"k\ufffd": 1}'
+    sample.input.encode("utf-8")  # what Firestore needs

@@ -112,3 +112,49 @@ def test_stalled_queued_run_is_mended(ws, stack, hf, llm):
     assert stack.dispatcher.join(timeout=60)
     final = ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{run.id}").json()
     assert final["status"] == "completed" and final["results"][0]["score"] == 1.0
+
+
+def test_a_run_whose_tasks_keep_getting_lost_is_failed_after_its_resumptions(ws, stack, hf, llm):
+    from shared.domain.auth import ALL_SCOPES, Principal
+    from shared.services import runs as run_service
+
+    url, _ = make_dataset(hf, llm, 3)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    add_openrouter(ws, lb["id"], model(llm, 1.0))
+
+    class LostQueue:  # every enqueue "succeeds", and no task ever arrives
+        def enqueue(self, **_kw):
+            return True
+
+    c = ws.container
+    run, _ = run_service.start_run(
+        leaderboards=c.leaderboards, runs=c.runs, queue=LostQueue(), clock=c.clock,
+        principal=Principal(ws.id, "pro", ALL_SCOPES, "tok_x"), leaderboard_id=lb["id"], body={},
+    )  # fmt: skip
+    ref = lb_ref(ws, lb["id"]).collection("runs").document(run.id)
+    ref.update({"created_at": datetime.now(UTC) - timedelta(minutes=30)})
+    stall = timedelta(seconds=c.settings.run_stall_seconds)
+    real_queue = c.queue
+    c.__dict__["queue"] = LostQueue()  # the tick's resumptions are lost too
+    try:
+        for resumption in range(1, c.settings.run_max_resumes + 1):
+            report = tick(stack)
+            assert run.id in report["healed"], resumption
+            doc = ref.get().to_dict()
+            assert (doc["resumes"], doc["idle_resumes"], doc["status"]) == (
+                resumption,
+                resumption,
+                "queued",
+            )
+            assert run.id not in tick(stack)["healed"]  # not again within the stall window
+            ref.update({"healed_at": datetime.now(UTC) - stall - timedelta(seconds=1)})
+        report = tick(stack)
+    finally:
+        c.__dict__["queue"] = real_queue
+    assert run.id in report["failed"] and run.id not in report["healed"]
+    final = ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{run.id}").json()
+    assert final["status"] == "failed"
+    assert final["reason"].startswith("Stalled: no progress for 30 minutes, through 3 resumptions")
+    # The leaderboard is not blocked by it.
+    assert ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={}).status_code == 202
+    assert stack.dispatcher.join(timeout=60)

@@ -187,7 +187,7 @@ def output_budget(samples_in_cell: int, output_max_chars: int) -> int:
     document: an even share of the cell budget, and never more than ``output_max_chars``
     characters could take."""
     share = CELL_MAX_BYTES // max(1, samples_in_cell) - SAMPLE_OVERHEAD_BYTES
-    return max(MIN_OUTPUT_BYTES, min(share, output_max_chars * 4))
+    return min(max(MIN_OUTPUT_BYTES, share), output_max_chars * 4)
 
 
 def cell_id(leaderboard_model_id: str, chunk: int) -> str:
