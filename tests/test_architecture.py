@@ -30,7 +30,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
         {"flask", "httpx"},
     ),
     "shared/providers": (
-        {"httpx", "shared.providers"},
+        {"httpx", "shared.providers", "shared.domain"},
         {"google.cloud", "flask", "shared.repositories"},
     ),
     "shared/tasks": (

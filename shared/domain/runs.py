@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from shared.domain.base import RequestModel, ResponseModel, Timestamp
 from shared.domain.leaderboards import INPUT_PLACEHOLDER
 from shared.domain.schedule import DatasetMode, LimitAlgorithm
+from shared.domain.scoring import ExactOptions
 
 # Rows a LIMIT with ``auto: true`` keeps when no row count is given.
 AUTO_LIMIT_ROWS = 1000
@@ -137,6 +138,27 @@ def select_rows(rows: Sequence[Any], *, schedule: dict[str, Any] | None, seed: s
         picked = sorted(random.Random(seed).sample(range(len(rows)), n))
         return [rows[i] for i in picked]
     return list(rows[-n:])
+
+
+def exact_options(eval_metadata: dict[str, Any] | None) -> ExactOptions:
+    """A run's exact-match options from its ``eval_metadata`` snapshot (other keys, such as a
+    rubric, are not exact-match options)."""
+    return ExactOptions.model_validate(
+        {k: v for k, v in (eval_metadata or {}).items() if k in ExactOptions.model_fields}
+    )
+
+
+def exact_options_problem(eval_metadata: dict[str, Any] | None) -> str | None:
+    """Why these options cannot be used (stored before today's validation, or edited in the
+    database: an infinite tolerance, a pattern the regex engine refuses), or None."""
+    try:
+        exact_options(eval_metadata)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return f"eval_metadata cannot be used for exact scoring: {problems}"
+    return None
 
 
 def chunk_count(samples: int, chunk_size: int) -> int:

@@ -37,8 +37,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from shared.domain.clock import Clock
 from shared.domain.errors import TransientFailure
 from shared.domain.leaderboards import ChosenModelStrategy, EvalType
@@ -51,6 +49,8 @@ from shared.domain.runs import (
     cache_key,
     cell_id,
     chunk_starts,
+    exact_options,
+    exact_options_problem,
     output_budget,
     plan_chunks,
     render_messages,
@@ -165,7 +165,11 @@ class Pipeline:
         if run is None:
             return
         if run["status"] == RunStatus.QUEUED:
-            problem = _scoring_problem(run)
+            problem = (
+                exact_options_problem(run.get("eval_metadata"))
+                if run["eval_type"] == EvalType.EXACT
+                else None
+            )
             if problem is not None:
                 self.fail(ref, problem)
                 return
@@ -345,7 +349,7 @@ class Pipeline:
                     or None,
                 )
             if run["eval_type"] == EvalType.EXACT:
-                options = _exact_options(run)
+                options = exact_options(run.get("eval_metadata"))
                 for index, record in results.items():
                     record["score"] = _exact(record, expected.get(index), options)
                 state = CellState.SCORED
@@ -759,31 +763,6 @@ class Pipeline:
             path="/tasks/finalize",
             payload=ref.payload(),
         )
-
-
-def _scoring_problem(run: Doc) -> str | None:
-    """Why the run's scoring options cannot be used (stored before today's validation, or
-    edited in the database), or None. Checked before any model is called."""
-    if run["eval_type"] != EvalType.EXACT:
-        return None
-    try:
-        _exact_options(run)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        return f"eval_metadata cannot be used for exact scoring: {problems}"
-    return None
-
-
-def _exact_options(run: Doc) -> ExactOptions:
-    return ExactOptions.model_validate(
-        {
-            k: v
-            for k, v in (run.get("eval_metadata") or {}).items()
-            if k in ExactOptions.model_fields
-        }
-    )
 
 
 def _short(text: str, max_bytes: int) -> str:
