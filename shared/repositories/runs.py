@@ -116,9 +116,6 @@ class RunRepository:
         query = self._runs(ws, lb_id).order_by("created_at", direction=firestore.Query.DESCENDING)
         return [d.to_dict() or {} for d in query.limit(n).stream()]
 
-    def update(self, ws: str, lb_id: str, run_id: str, fields: Doc) -> None:
-        self._runs(ws, lb_id).document(run_id).update(fields)
-
     def transition(
         self,
         ws: str,

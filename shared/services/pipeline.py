@@ -71,6 +71,7 @@ from shared.providers.hf_datasets import DatasetFile
 from shared.repositories.base import Doc
 from shared.repositories.runs import Claim, RunRepository
 from shared.secrets import SecretBox
+from shared.services.run_events import log_run_state
 from shared.tasks.queue import (
     QUEUE_CONTROL,
     QUEUE_INFERENCE_CUSTOM,
@@ -176,7 +177,7 @@ class Pipeline:
             run = self._pin_dataset(ref, run, final_attempt=final_attempt)
             if run is None:
                 return
-            _log_state(run, "running", samples=run["plan"]["samples"])
+            log_run_state(run, "running", samples=run["plan"]["samples"])
         if run["status"] != RunStatus.RUNNING:
             return
         # Also on a duplicate delivery: re-enqueueing under the same names mends a crash that
@@ -496,7 +497,7 @@ class Pipeline:
             leaderboard_fields=leaderboard_fields,
         )
         if done is not None:
-            _log_state(
+            log_run_state(
                 done,
                 "completed",
                 results=[
@@ -522,7 +523,7 @@ class Pipeline:
             },
         )
         if failed is not None:
-            _log_state(failed, "failed", reason=reason)
+            log_run_state(failed, "failed", reason=reason)
         return failed is not None
 
     # --- helpers -----------------------------------------------------------------------------
@@ -767,20 +768,6 @@ class Pipeline:
 
 def _short(text: str, max_bytes: int) -> str:
     return truncate_utf8(clean_text(text), max_bytes)
-
-
-def _log_state(run: Doc, status: str, **figures: Any) -> None:
-    """One structured line per run state change (Cloud Logging's ``json_fields``)."""
-    fields = {
-        "event": "run_state",
-        "run_id": run.get("id"),
-        "workspace_id": run.get("workspace_id"),
-        "leaderboard_id": run.get("leaderboard_id"),
-        "status": status,
-        **figures,
-    }
-    level = logging.WARNING if status == RunStatus.FAILED else logging.INFO
-    log.log(level, "run %s %s", run.get("id"), status, extra={"json_fields": fields})
 
 
 def _exact(record: Doc, expected: str | None, options: ExactOptions) -> float | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,11 +27,10 @@ from shared.repositories.base import Doc
 from shared.repositories.leaderboards import LeaderboardRepository
 from shared.repositories.runs import RunRepository
 from shared.services.ids import check_replay, fingerprint, resource_id
+from shared.services.run_events import log_run_state
 from shared.tasks.queue import QUEUE_CONTROL, TaskQueue, task_name
 
 RECENT_RUNS = 5
-
-log = logging.getLogger("podium.runs")
 
 
 def start_run(
@@ -109,10 +107,7 @@ def start_run(
     if not created:
         check_replay(run, record["request_fingerprint"])
     else:
-        fields = {"event": "run_state", "run_id": run_id, "workspace_id": ws,
-                  "leaderboard_id": leaderboard_id, "status": "queued",
-                  "run_source": spec.run_source.value, "models": len(model_ids)}  # fmt: skip
-        log.info("run %s queued", run_id, extra={"json_fields": fields})
+        log_run_state(run, "queued", run_source=spec.run_source.value, models=len(model_ids))
     # Enqueued on replays too: a crash between the write and this enqueue is mended by the
     # client's retry, and the deterministic name makes a second enqueue a no-op.
     try:
@@ -128,7 +123,10 @@ def start_run(
             "reason": "could not enqueue the run",
             "finished_at": clock(),
         }
-        runs.transition(ws, leaderboard_id, run_id, allowed_from=[RunStatus.QUEUED], fields=failed)
+        if runs.transition(
+            ws, leaderboard_id, run_id, allowed_from=[RunStatus.QUEUED], fields=failed
+        ):
+            log_run_state(run, "failed", reason=failed["reason"])
         raise TransientFailure("Could not enqueue the run; try again", retry_after=5) from exc
     return run_public(run, runs), created
 
@@ -148,6 +146,7 @@ def cancel_run(
     if updated is None:
         current = _get(runs, ws, leaderboard_id, run_id)
         raise Conflict(f"Run {run_id} is already {current['status']}")
+    log_run_state(updated, "cancelled")
     return run_public(updated, runs)
 
 

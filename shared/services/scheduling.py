@@ -34,6 +34,7 @@ from shared.repositories.schedules import ScheduleRepository
 from shared.repositories.workspaces import WorkspaceRepository
 from shared.services import runs as run_service
 from shared.services.pipeline import TaskRef
+from shared.services.run_events import log_run_state
 from shared.tasks.queue import QUEUE_CONTROL, TaskQueue
 
 log = logging.getLogger("podium.scheduler")
@@ -136,13 +137,7 @@ def _resume_if_stalled(
             path="/tasks/prepare",
             payload=ref.payload(),
         )
-        log.info(
-            "run %s resumed (resumption %d)",
-            run_id,
-            ref.resume,
-            extra={"json_fields": {"event": "run_resumed", "run_id": run_id,
-                                   "resumes": ref.resume, "idle_resumes": idle_resumes + 1}},
-        )  # fmt: skip
+        log_run_state(run, "resumed", resumption=ref.resume, idle_resumes=idle_resumes + 1)
         report.healed.append(run_id)
 
 
