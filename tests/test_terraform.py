@@ -457,7 +457,8 @@ def _fake_repo(root: Path) -> Path:
     (root / "shared" / "__init__.py").write_text("")
     (root / "shared" / "domain" / "__init__.py").write_text("X = 1\n")
     (root / "shared" / "domain" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
-    (root / "requirements.txt").write_text("flask\n")
+    (root / "requirements.txt").write_text("flask==3.1.3\n")
+    (root / "requirements.lock").write_text("flask==3.1.3 \\\n    --hash=sha256:" + "0" * 64 + "\n")
     return root
 
 
@@ -473,12 +474,15 @@ def test_stage_builds_a_bundle_with_main_at_the_root(tmp_path: Path) -> None:
             "shared/domain/__init__.py",
         ]
         assert zf.read("main.py") == (root / "functions" / "fn" / "main.py").read_bytes()
+        # The build installs exactly the lock, hash-checked.
+        lock = (root / "requirements.lock").read_bytes()
+        assert zf.read("requirements.txt") == b"--require-hashes\n" + lock
 
 
 def test_stage_is_reproducible(tmp_path: Path) -> None:
     root = _fake_repo(tmp_path / "repo")
     first = stage.stage_function("fn", out=tmp_path / "a", root=root).read_bytes()
-    (root / "requirements.txt").touch()  # a new mtime alone must not change the bundle
+    (root / "requirements.lock").touch()  # a new mtime alone must not change the bundle
     second = stage.stage_function("fn", out=tmp_path / "b", root=root).read_bytes()
     assert first == second
 
