@@ -12,6 +12,7 @@ The one line per request is ``shared/http/access_log.py``'s.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -37,15 +38,26 @@ class _StripAnsi(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not isinstance(record.msg, str):
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a malformed call: let the handler report it, never raise to the caller
         if "\x1b" in message:
             record.msg, record.args = _ANSI.sub("", message), None
         return True
 
 
+class _Encoder(json.JSONEncoder):
+    """json_fields may hold datetimes, enums, ids: a log line must never fail to encode."""
+
+    def default(self, o: object) -> object:
+        isoformat = getattr(o, "isoformat", None)
+        return isoformat() if callable(isoformat) else str(o)
+
+
 def build_handler(*, project: str | None, stream: IO[str] | None = None) -> logging.Handler:
     handler = _PodiumHandler(  # type: ignore[no-untyped-call]  # the library has no hints
-        project_id=project, stream=stream or sys.stdout
+        project_id=project, stream=stream or sys.stdout, json_encoder_cls=_Encoder
     )
     handler.addFilter(_StripAnsi())
     return handler

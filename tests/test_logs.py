@@ -12,6 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import flask
@@ -149,11 +150,13 @@ def test_json_fields_become_top_level_keys_with_the_request_trace():
     log.addHandler(build_handler(project="acme", stream=stream))
     log.setLevel(logging.INFO)
     fields = {"run_id": "run_1", "status": "failed", "reason": "HTTP 401", "samples": 3}
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # not JSON by itself: encoded, not dropped
     with flask.Flask(__name__).test_request_context(
         "/tasks/infer", headers={"traceparent": f"00-{W3C_TRACE}-b7ad6b7169203331-01"}
     ):
-        log.warning("run \x1b[31mstate\x1b[0m changed", extra={"json_fields": fields})
+        log.warning("run \x1b[31mstate\x1b[0m changed", extra={"json_fields": {**fields, "at": at}})
     (entry,) = entries(stream.getvalue().splitlines())
+    assert entry["at"] == "2026-01-02T03:04:05+00:00"
     assert entry["message"] == "run state changed"
     assert {k: entry[k] for k in fields} == fields
     assert entry["severity"] == "WARNING"
