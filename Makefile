@@ -5,12 +5,33 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint unit fmt bench clean
+PIP    := -m pip install --quiet --disable-pip-version-check
+# `make lock`'s resolver, in its own virtualenv, pinned.
+UV_VERSION := 0.13.8
+UV     := .venv-lock/bin/uv
 
-$(STAMP): requirements.txt requirements-dev.txt
+.PHONY: dev test lint unit fmt bench clean lock
+
+# Exactly the runtime tree deploy bundles install (requirements.lock, hash-checked), then the
+# dev tools, constrained so that none of them moves a runtime package.
+$(STAMP): requirements.lock requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) $(PIP) --require-hashes -r requirements.lock
+	$(PY) -m infra.lock constraints > $(VENV)/constraints.txt
+	$(PY) $(PIP) -r requirements-dev.txt -c $(VENV)/constraints.txt
 	@touch $@
+
+$(UV):
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python $(PIP) uv==$(UV_VERSION)
+
+## Re-resolve requirements.txt into requirements.lock: every runtime package pinned, with hashes,
+## from PyPI only, for the functions' runtime (python311 in terraform/functions.tf) on any OS.
+## Keeps existing pins unless requirements.txt moves them; UV_ARGS=--upgrade refreshes them all.
+lock: $(UV)
+	$(UV) pip compile requirements.txt --output-file requirements.lock --generate-hashes \
+		--universal --python-version 3.11 --index-url https://pypi.org/simple \
+		--custom-compile-command "make lock" --quiet $(UV_ARGS)
 
 ## Local stack: Firestore emulator, every function on one port ($${PORT:-8080}), task dispatch, scheduler tick.
 dev: $(STAMP)

@@ -60,6 +60,10 @@ def main() -> int:
     _defaults()
     from infra.gateway import serve
     from shared import bootstrap
+    from shared.boot import boot
+
+    # As each function does at start: settings checked, logs as structured JSON lines.
+    boot("local stack")
     from shared.tasks.local import LocalDispatcher
 
     emulator = FirestoreEmulator(

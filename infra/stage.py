@@ -4,8 +4,11 @@ functions-framework needs ``main.py`` at the root of the deployed source, so a b
 
     build/<fn>/main.py            functions/<fn>/main.py
     build/<fn>/shared/            the shared/ package (no __pycache__)
-    build/<fn>/requirements.txt   the repo's requirements.txt
+    build/<fn>/requirements.txt   the repo's requirements.lock, under --require-hashes
     build/<fn>.zip                the three above, what terraform/functions.tf uploads
+
+The build installs the bundle's ``requirements.txt`` with pip, so it gets the lock itself: every
+package of the runtime tree pinned and hash-checked, the same set ``make test`` installs.
 
 The zip is byte-identical for identical sources (sorted entries, fixed timestamps and modes):
 Terraform names the uploaded object after its MD5, so an unchanged function is not rebuilt.
@@ -29,6 +32,11 @@ _EXCLUDED = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+LOCK = "requirements.lock"
+# A global option line: pip refuses anything unpinned or without a matching hash.
+_REQUIRE_HASHES = b"--require-hashes\n"
+
+
 class StageError(Exception):
     """A bundle cannot be built (for example, the function has no main.py yet)."""
 
@@ -47,7 +55,10 @@ def stage_function(name: str, *, out: Path, root: Path = REPO_ROOT) -> Path:
     bundle.mkdir(parents=True)
     shutil.copyfile(main, bundle / "main.py")
     shutil.copytree(root / "shared", bundle / "shared", ignore=shutil.ignore_patterns(*_EXCLUDED))
-    shutil.copyfile(root / "requirements.txt", bundle / "requirements.txt")
+    lock = root / LOCK
+    if not lock.is_file():
+        raise StageError(f"{LOCK} is missing: run `make lock`")
+    (bundle / "requirements.txt").write_bytes(_REQUIRE_HASHES + lock.read_bytes())
 
     archive = out / f"{name}.zip"
     partial = archive.with_suffix(".zip.partial")

@@ -11,9 +11,20 @@ import base64
 import hashlib
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_KEYGEN = (
+    "generate one with: python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'"
+)
+
+
+class ConfigError(RuntimeError):
+    """A deployment's settings cannot work; raised at start-up (``shared/boot.py``)."""
 
 
 class Settings(BaseSettings):
@@ -102,27 +113,60 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("hf_endpoint", "openrouter_base_url")
+    @field_validator("hf_endpoint", "openrouter_base_url", "workers_url")
     @classmethod
-    def _strip_slash(cls, v: str) -> str:
-        return v.rstrip("/")
+    def _http_url(cls, v: str) -> str:
+        parts = urlsplit(v.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL, not {v!r}")
+        return v.strip().rstrip("/")
+
+    @field_validator("google_cloud_project")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
 
     @property
     def on_emulator(self) -> bool:
         return bool(self.firestore_emulator_host)
 
     def secret_keys(self) -> list[bytes]:
+        """The Fernet keys, each checked (never echoed: a key in a log is a leaked key)."""
         if self.podium_secret_keys is not None:
-            keys = [k.strip() for k in self.podium_secret_keys.get_secret_value().split(",")]
-            return [k.encode() for k in keys if k]
+            raw = [k.strip() for k in self.podium_secret_keys.get_secret_value().split(",")]
+            keys = [k.encode() for k in raw if k]
+            if not keys:
+                raise ConfigError(f"PODIUM_SECRET_KEYS is set but holds no key ({_KEYGEN})")
+            for i, key in enumerate(keys, 1):
+                try:
+                    Fernet(key)
+                except ValueError:  # binascii.Error is one too
+                    raise ConfigError(
+                        f"PODIUM_SECRET_KEYS: key {i} of {len(keys)} is not a Fernet key "
+                        f"(32 url-safe base64-encoded bytes; {_KEYGEN})"
+                    ) from None
+            return keys
         if self.on_emulator:
             digest = hashlib.sha256(f"podium-dev-key:{self.google_cloud_project}".encode()).digest()
             return [base64.urlsafe_b64encode(digest)]
-        raise RuntimeError(
-            "PODIUM_SECRET_KEYS is required outside the Firestore emulator "
-            "(generate one with: python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())')"
+        raise ConfigError(
+            f"PODIUM_SECRET_KEYS is required outside the Firestore emulator ({_KEYGEN})"
         )
+
+    def check(self) -> None:
+        """What a function needs to serve, checked without the network: raises ConfigError.
+        Field types and ranges were checked when the settings were read."""
+        self.secret_keys()
+        if self.tasks_mode == "cloud" and not self.tasks_invoker_sa:
+            raise ConfigError("TASKS_MODE=cloud needs TASKS_INVOKER_SA (the tasks' OIDC identity)")
+        if self.tasks_mode == "local" and not self.on_emulator:
+            # The local dispatcher lives in the local stack's process, always on the emulator.
+            raise ConfigError(
+                "TASKS_MODE=local works only in the local stack (make dev, on the Firestore "
+                "emulator); set TASKS_MODE=cloud with TASKS_INVOKER_SA"
+            )
 
 
 @lru_cache(maxsize=1)

@@ -159,6 +159,15 @@ resource "google_cloudfunctions2_function" "this" {
     max_instance_request_concurrency = each.value.concurrency
     timeout_seconds                  = each.value.timeout_seconds
     all_traffic_on_latest_revision   = true
+    # Start-up probe: this resource cannot set one (service_config has no probe fields in the
+    # google provider 6.x; only google_cloud_run_v2_service does), so each function's Cloud Run
+    # service keeps Cloud Run's default, a TCP probe on PORT. That is enough for what the probe
+    # must catch: every main.py calls shared.boot.boot() at import, which functions-framework
+    # does before it listens, so an instance with missing or malformed settings (say, no valid
+    # PODIUM_SECRET_KEYS) exits with one CRITICAL log line and never opens the port; the new
+    # revision never becomes ready and traffic stays on the previous one. Readiness beyond
+    # that (Firestore answers) is GET /healthz on the public function: the health_url output,
+    # for an uptime check. tests/test_terraform.py ties both to the code.
     # Public functions answer only through the load balancer. Workers and the scheduler are
     # called by Cloud Tasks and Cloud Scheduler from Google's infrastructure (see
     # var.internal_ingress); their invoker IAM (below) admits only the invoker SA's OIDC

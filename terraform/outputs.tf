@@ -8,6 +8,11 @@ output "api_url" {
   value       = "https://${var.domain}"
 }
 
+output "health_url" {
+  description = "Readiness of the public API (200 once Firestore answers), for an uptime check; the URL map's default service serves it."
+  value       = "https://${var.domain}/healthz"
+}
+
 output "function_urls" {
   description = "Cloud Run URL of each function (public ones answer only through the load balancer)."
   value       = { for name, fn in google_cloudfunctions2_function.this : name => fn.service_config[0].uri }

@@ -71,6 +71,11 @@ class TaskServer:
     max_in_flight: int = 0
     gate_at: int | None = None
     gate: threading.Event = field(default_factory=threading.Event)
+    # When set, a handler waits for ``hold`` before answering, and for ``linger`` after its
+    # reply is on the wire (the window in which the dispatcher already has the reply while the
+    # server thread has not returned).
+    hold: threading.Event | None = None
+    linger: threading.Event | None = None
     lock: threading.Condition = field(default_factory=threading.Condition)
     url: str = ""
 
@@ -89,6 +94,8 @@ class TaskServer:
             reply = queue.popleft() if queue else self.fallback.get(path, Reply())
         if self.gate_at is not None:
             self.gate.wait(timeout=5.0)
+        if self.hold is not None:
+            self.hold.wait(timeout=JOIN_TIMEOUT)
         if reply.pause:
             threading.Event().wait(reply.pause)
         return reply
@@ -115,13 +122,17 @@ def server() -> Iterator[TaskServer]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
                 reply = state.answer(self.path, headers, body)
-                self.send_response(reply.status)
-                if reply.retry_after is not None:
-                    self.send_header("Retry-After", reply.retry_after)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
             finally:
+                # The handler's work ends before its reply leaves: once the reply is sent, the
+                # dispatcher may settle and join() return while this thread has not run again.
                 state.done()
+            self.send_response(reply.status)
+            if reply.retry_after is not None:
+                self.send_header("Retry-After", reply.retry_after)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            if state.linger is not None:
+                state.linger.wait(timeout=JOIN_TIMEOUT)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -374,6 +385,24 @@ def test_join_waits_for_a_slow_delivery(server, make_dispatcher):
 
     assert dispatcher.stats().queues[QUEUE_JUDGE].delivered == 1
     assert server.in_flight == 0
+
+
+def test_join_waits_for_the_reply_not_for_the_server_thread(server, make_dispatcher):
+    # Deterministic form of the race above: the handler is held until join() has been seen
+    # not idle, and its thread is held after replying until the assertions are done.
+    server.hold, server.linger = threading.Event(), threading.Event()
+    dispatcher = make_dispatcher(server.url)
+
+    dispatcher.enqueue(queue=QUEUE_JUDGE, name="t1", path="/tasks/held", payload={})
+    assert server.wait_for(1)
+    assert not dispatcher.join(0)  # the handler has not answered: in flight, not idle
+    server.hold.set()
+    try:
+        assert dispatcher.join(JOIN_TIMEOUT)
+        assert dispatcher.stats().queues[QUEUE_JUDGE].delivered == 1
+        assert server.in_flight == 0  # the server thread is still lingering after its reply
+    finally:
+        server.linger.set()
 
 
 def test_redeliver_sends_a_finished_task_again(server, make_dispatcher):

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def start_dev(env_overrides: dict[str, str]) -> tuple[subprocess.Popen[str], str
             break
         seen.append(line)
         if m := BANNER.search(line):
+            # Keep reading: every request logs a line, and a full pipe would block the stack.
+            threading.Thread(target=seen.extend, args=(proc.stdout,), daemon=True).start()
             return proc, m[1], m[2]
     proc.kill()
     raise AssertionError("make dev printed no banner:\n" + "".join(seen))

@@ -8,6 +8,7 @@ shared.tasks.queue (queue names), and infra.stage (the bundles Terraform uploads
 
 from __future__ import annotations
 
+import ast
 import re
 import zipfile
 from functools import cache
@@ -241,6 +242,55 @@ def test_url_map_default_is_the_default_function() -> None:
         assert matchers[host_rule["path_matcher"]]["default_service"] == default
 
 
+def _module_calls(path: Path) -> list[ast.Call]:
+    """Calls made at a module's top level (what runs when functions-framework imports it)."""
+    tree = ast.parse(path.read_text())
+    return [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+    ]
+
+
+@pytest.mark.parametrize("function", sorted(_tf_functions()))
+def test_bad_settings_stop_a_deployed_function_before_it_listens(function: str) -> None:
+    # functions.tf relies on Cloud Run's default TCP start-up probe (the resource cannot set
+    # one): that holds only while each deployed main.py checks its settings at import.
+    fn = _function_resource()
+    assert not _attribute_names(fn["service_config"]) & {"startup_probe", "liveness_probe"}, (
+        "functions.tf now sets a probe: update its start-up probe comment and this test"
+    )
+    calls = _module_calls(ROOT / "functions" / function / "main.py")
+    boots = [c for c in calls if isinstance(c.func, ast.Name) and c.func.id == "boot" and c.args]
+    assert [ast.literal_eval(c.args[0]) for c in boots] == [function], (
+        f"functions/{function}/main.py must call boot({function!r}) at import"
+    )
+
+
+def test_health_url_is_a_route_of_the_default_function() -> None:
+    outputs = {k: v for f in _files().values() for o in f.get("output", []) for k, v in o.items()}
+    url = outputs["health_url"]["value"]
+    path = "/" + url.split("}/", 1)[1]
+    assert url.startswith("https://${var.domain}/")
+    # The URL map sends paths no rule matches to the default function, which must serve it,
+    # without a token (an uptime check has none).
+    assert path_map.function_for(path) is None
+    # Read on the source: importing main.py would run its start-up check in this process.
+    tree = ast.parse((ROOT / "functions" / path_map.DEFAULT_FUNCTION / "main.py").read_text())
+    routes = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "Route"
+        and [a.value if isinstance(a, ast.Constant) else None for a in node.args[:2]]
+        == ["GET", path]
+    ]
+    (route,) = routes
+    scope = [k.value for k in route.keywords if k.arg == "scope"] + route.args[4:5]
+    assert all(isinstance(v, ast.Constant) and v.value is None for v in scope), "needs no token"
+
+
 def test_internal_functions_are_not_behind_the_load_balancer() -> None:
     for kind in ("google_compute_region_network_endpoint_group", "google_compute_backend_service"):
         for name, body in _resources(kind).items():
@@ -407,7 +457,8 @@ def _fake_repo(root: Path) -> Path:
     (root / "shared" / "__init__.py").write_text("")
     (root / "shared" / "domain" / "__init__.py").write_text("X = 1\n")
     (root / "shared" / "domain" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
-    (root / "requirements.txt").write_text("flask\n")
+    (root / "requirements.txt").write_text("flask==3.1.3\n")
+    (root / "requirements.lock").write_text("flask==3.1.3 \\\n    --hash=sha256:" + "0" * 64 + "\n")
     return root
 
 
@@ -423,12 +474,15 @@ def test_stage_builds_a_bundle_with_main_at_the_root(tmp_path: Path) -> None:
             "shared/domain/__init__.py",
         ]
         assert zf.read("main.py") == (root / "functions" / "fn" / "main.py").read_bytes()
+        # The build installs exactly the lock, hash-checked.
+        lock = (root / "requirements.lock").read_bytes()
+        assert zf.read("requirements.txt") == b"--require-hashes\n" + lock
 
 
 def test_stage_is_reproducible(tmp_path: Path) -> None:
     root = _fake_repo(tmp_path / "repo")
     first = stage.stage_function("fn", out=tmp_path / "a", root=root).read_bytes()
-    (root / "requirements.txt").touch()  # a new mtime alone must not change the bundle
+    (root / "requirements.lock").touch()  # a new mtime alone must not change the bundle
     second = stage.stage_function("fn", out=tmp_path / "b", root=root).read_bytes()
     assert first == second
 

@@ -19,6 +19,24 @@ ALWAYS_REFUSED = [
     ("http://[fe80::1]/", "link-local"),
     ("http://[64:ff9b::a9fe:a9fe]/", "metadata server"),  # NAT64 of 169.254.169.254
     ("http://224.0.0.1/", "multicast"),
+    # The metadata address embedded in IPv6 forms that reach it (audit, issue 6).
+    ("http://[::169.254.169.254]/", "metadata server"),  # IPv4-compatible
+    ("http://[::a9fe:a9fe]/", "metadata server"),  # the same, in hex
+    ("http://[::ffff:0:a9fe:a9fe]/", "metadata server"),  # IPv4-translated (SIIT)
+    ("http://[2002:a9fe:a9fe::1]/", "metadata server"),  # 6to4
+    ("http://[64:ff9b:1::a9fe:a9fe]/", "metadata server"),  # local-use NAT64, /96 layout
+    ("http://[64:ff9b:1:a9fe:a9:fea9:fe00:0]/", "metadata server"),  # local-use NAT64, /48
+    # Teredo: server 65.54.227.120, client 169.254.169.254 (obfuscated: port and address
+    # are stored inverted).
+    ("http://[2001:0:4136:e378:8000:63bf:5601:5601]/", "metadata server"),
+    ("http://[::169.254.1.1]/", "link-local"),
+    # IPv4 in the shorthand forms inet_aton (and so the resolver) accepts.
+    ("http://2852039166/", "metadata server"),  # one decimal number
+    ("http://0xa9fea9fe/", "metadata server"),  # one hex number
+    ("http://0251.0376.0251.0376/", "metadata server"),  # octal octets
+    ("http://0xa9.0xfe.0xa9.0xfe/", "metadata server"),  # hex octets
+    ("http://169.254.43518/", "metadata server"),  # a.b.16-bit
+    ("http://169.16689662/", "metadata server"),  # a.24-bit
 ]
 
 PRIVATE = [
@@ -38,6 +56,10 @@ PRIVATE = [
     ("http://[fc00::1]/", "private"),
     ("http://[fd12:3456::1]/", "private"),  # unique-local
     ("http://[::ffff:10.0.0.1]/", "private"),
+    ("http://[::127.0.0.1]/", "loopback"),  # IPv4-compatible loopback
+    ("http://[::10.0.0.1]/", "private"),  # IPv4-compatible private
+    ("http://[2002:7f00:1::]/", "loopback"),  # 6to4 of 127.0.0.1
+    ("http://[::1:2:3]/", "private"),  # the rest of ::/8 is reserved, not public
 ]
 
 PUBLIC = [

@@ -10,6 +10,7 @@ import flask
 import functions_framework
 
 from shared import bootstrap
+from shared.boot import boot
 from shared.domain.auth import Scope
 from shared.domain.candidates import (
     CandidateCreate,
@@ -26,6 +27,8 @@ from shared.http.openapi import openapi_document
 from shared.services import leaderboards as lb_service
 from shared.services import models as model_service
 from shared.services import runs as run_service
+
+boot("leaderboards_api")  # settings checked, logs set up: a bad deployment stops here
 
 READ, WRITE = Scope.LEADERBOARDS_READ.value, Scope.LEADERBOARDS_WRITE.value
 RUN = Scope.LEADERBOARDS_RUN.value

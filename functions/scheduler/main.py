@@ -10,8 +10,11 @@ import flask
 import functions_framework
 
 from shared import bootstrap
+from shared.boot import boot
 from shared.http.api import Api, Call, Reply, Route
 from shared.services import scheduling
+
+boot("scheduler")  # settings checked, logs set up: a bad deployment stops here
 
 
 def tick(call: Call) -> Reply:

@@ -22,10 +22,13 @@ from google.api_core import exceptions as gexc
 from pydantic import BaseModel, Field
 
 from shared import bootstrap
+from shared.boot import boot
 from shared.domain.base import parse
 from shared.domain.errors import NotFound, PodiumError, TransientFailure
 from shared.http.api import Api, Call, Reply, Route
 from shared.services.pipeline import Pipeline, TaskRef
+
+boot("workers")  # settings checked, logs set up: a bad deployment stops here
 
 log = logging.getLogger("podium.workers")
 

@@ -20,6 +20,7 @@ from shared.domain.base import (
     Timestamp,
     case_insensitive,
 )
+from shared.domain.redaction import redact_url
 
 
 class Platform(StrEnum):
@@ -192,6 +193,12 @@ class EndpointPublic(ResponseModel):
     auth_header_name: str | None
     parameters: dict[str, Any] | None
     created_at: Timestamp
+
+    @field_validator("model_url")
+    @classmethod
+    def _redacted(cls, v: str | None) -> str | None:
+        # Credentials in the URL (?api_key=, user:pass@) stay stored for calls, never shown.
+        return redact_url(v)
 
 
 class RegisteredModelPublic(EndpointPublic):

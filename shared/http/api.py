@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from werkzeug.routing import Map, Rule
 from shared.domain.auth import Principal
 from shared.domain.base import parse
 from shared.domain.errors import MalformedBody
+from shared.http.access_log import log_request
 from shared.http.errors import error_body
 
 log = logging.getLogger("podium.http")
@@ -110,6 +112,12 @@ class Api:
         )
 
     def __call__(self, request: flask.Request) -> flask.Response:
+        started = time.perf_counter()
+        response = self._dispatch(request)
+        log_request(request, response, time.perf_counter() - started)
+        return response
+
+    def _dispatch(self, request: flask.Request) -> flask.Response:
         try:
             adapter = self._map.bind_to_environ(request.environ)
             index, params = adapter.match(request.path, method=request.method)

@@ -32,7 +32,13 @@ _METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
 _METADATA_ADDRESSES = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 )
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 ranges that carry an IPv4 address which is what a connection actually reaches.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated (RFC 4291), still routed by some
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT (RFC 2765)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix (RFC 6052)
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # local-use (RFC 8215): any 6052 layout
+# The rest of ::/8 is reserved by the IETF; Python calls it global, nothing public lives there.
+_RESERVED_V6 = ipaddress.ip_network("::/8")
 # inet_aton accepts shorthand a resolver would also accept ("127.1", "2130706433", "0x7f.1"),
 # so such hosts are treated as the IPv4 literals they are.
 _IPV4_SHORTHAND = re.compile(r"^[0-9a-fx.]+$", re.IGNORECASE)
@@ -121,23 +127,46 @@ def _literal_address(host: str) -> IPAddress | None:
     return None
 
 
-def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address tunnels to, which is what actually gets reached."""
+def _embedded_ipv4(address: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address tunnels or translates to: what actually gets reached.
+    Every form that can carry one is read (mapped, compatible, translated, 6to4, Teredo,
+    NAT64), so a blocked IPv4 address cannot be smuggled inside an IPv6 literal."""
     if isinstance(address, ipaddress.IPv4Address):
-        return None
+        return ()
+    value = int(address)
+    low32 = ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    found: list[ipaddress.IPv4Address] = []
     if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+        found.append(address.ipv4_mapped)
+    if address in _IPV4_COMPATIBLE and value > 1:  # "::" and "::1" are not IPv4 addresses
+        found.append(low32)
+    if address in _IPV4_TRANSLATED or address in _NAT64:
+        found.append(low32)
     if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)  # (server, client): the client is the host reached
+    if address in _NAT64_LOCAL:
+        found.extend(_rfc6052_candidates(value))
+    return tuple(dict.fromkeys(found))
+
+
+def _rfc6052_candidates(value: int) -> list[ipaddress.IPv4Address]:
+    """The IPv4 address under each RFC 6052 layout a /48 local-use NAT64 prefix allows (/48,
+    /56, /64, /96). Octet 8 (bits 64-71, the "u" octet) never carries address bits."""
+    octets = value.to_bytes(16, "big")
+    layouts = (
+        octets[6:8] + octets[9:11],
+        octets[7:8] + octets[9:12],
+        octets[9:13],
+        octets[12:16],
+    )
+    return [ipaddress.IPv4Address(raw) for raw in layouts]
 
 
 def _check_address(address: IPAddress, *, allow_private: bool, url: str, via: str | None) -> None:
     where = f"{via} resolves to {address}" if via else str(address)
-    embedded = _embedded_ipv4(address)
-    candidates = (address,) if embedded is None else (address, embedded)
+    candidates = (address, *_embedded_ipv4(address))
     # Every candidate is checked for the always-refused kinds before any private kind, so a
     # mapped metadata address is reported as what it reaches, not as "private".
     for candidate in candidates:
@@ -155,6 +184,6 @@ def _check_address(address: IPAddress, *, allow_private: bool, url: str, via: st
         if candidate.is_unspecified:
             raise ValueError(f"Refusing {url!r}: {where}, an unspecified address{_PRIVATE_HINT}")
     for candidate in candidates:
-        if not candidate.is_global:
+        if not candidate.is_global or candidate in _RESERVED_V6:
             # Private, unique-local, carrier-grade NAT, reserved: nothing a public API lives on.
             raise ValueError(f"Refusing {url!r}: {where}, a private address{_PRIVATE_HINT}")
