@@ -9,7 +9,6 @@ produce a leaderboard that create would have refused.
 from __future__ import annotations
 
 import json
-import re
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -27,6 +26,7 @@ from shared.domain.base import (
     Timestamp,
     case_insensitive,
 )
+from shared.domain.patterns import compile_pattern
 from shared.domain.schedule import Schedule
 
 INPUT_PLACEHOLDER = "{input}"
@@ -72,11 +72,9 @@ class EvalMetadata(RequestModel):
     @field_validator("extract_regex")
     @classmethod
     def _compiles(cls, v: str | None) -> str | None:
+        # Checked by the engine that will run it (RE2), so a saved pattern always runs.
         if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from exc
+            compile_pattern(v)
         return v
 
 
