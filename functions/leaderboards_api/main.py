@@ -280,3 +280,14 @@ api = Api(
 @functions_framework.http
 def leaderboards_api(request: flask.Request) -> flask.Response:
     return api(request)
+
+
+# functions-framework routes every path to the function through one Flask rule, `/<path:path>`,
+# whose `.*` stops at a newline: a path holding one (`%0A`) missed that rule and got Flask's HTML
+# 404 without reaching us. Flask's 404 handler hands such requests to the router instead, so
+# they get the same JSON 404 as any other unknown resource.
+def _unrouted(_exc: Exception) -> flask.Response:
+    return api(flask.request)
+
+
+functions_framework.errorhandler(404)(_unrouted)

@@ -28,6 +28,7 @@ from shared.domain.base import (
 )
 from shared.domain.patterns import compile_pattern
 from shared.domain.schedule import Schedule
+from shared.domain.storable import check_storable
 
 INPUT_PLACEHOLDER = "{input}"
 MAX_PROMPT_CHARS = 50_000
@@ -64,7 +65,8 @@ class EvalMetadata(RequestModel):
     """Scoring options. Unknown keys are refused: a typo here would silently change scores."""
 
     case_sensitive: bool = False
-    numeric_tolerance: float | None = Field(default=None, ge=0)
+    # allow_inf_nan: JSON's 1e999 parses as infinity, which would accept every number.
+    numeric_tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     extract_regex: str | None = Field(default=None, max_length=500)
     strip_punctuation: bool = False
     rubric: str | None = Field(default=None, max_length=10_000)
@@ -88,7 +90,12 @@ class DatasetMetadata(RequestModel):
 
 
 def _bounded_json(v: Any, what: str) -> Any:
-    if v is not None and len(json.dumps(v, default=str)) > MAX_METADATA_BYTES:
+    if v is None:
+        return v
+    # Free-form JSON is stored as given: it must be something the store can hold (the request
+    # body was checked too; this keeps the rule true for any other caller).
+    check_storable(v, what)
+    if len(json.dumps(v, default=str)) > MAX_METADATA_BYTES:
         raise ValueError(f"{what} is larger than {MAX_METADATA_BYTES} bytes")
     return v
 

@@ -72,14 +72,15 @@ class CronTrigger(RequestModel):
     enabled: bool = False
     preset: Annotated[CronPreset, case_insensitive(CronPreset)] = CronPreset.CUSTOM
     expression: str | None = Field(default=None, max_length=120)
-    timezone: str = "UTC"
+    # IANA names are short; a long one made ZoneInfo fail with OSError (file name too long).
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'UTC')") from exc
         return v
 
