@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint unit fmt bench clean
+.PHONY: dev test lint unit fmt bench fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 	terraform -chdir=terraform fmt -recursive
+
+## Schemathesis on every operation and phase, longer than in the suite (FUZZ_EXAMPLES per operation).
+fuzz: $(STAMP)
+	PODIUM_FUZZ_MAX_EXAMPLES=$${FUZZ_EXAMPLES:-100} PODIUM_FUZZ_SEED=$${FUZZ_SEED:-20261123} \
+		$(PY) -m pytest tests/test_schemathesis.py -s -q
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_throughput

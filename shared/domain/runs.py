@@ -52,6 +52,9 @@ class CellState(StrEnum):
 class RunCreate(RequestModel):
     """Body of POST /api/leaderboards/{id}/run (every field optional)."""
 
+    model_config = RequestModel.model_config | {
+        "json_schema_extra": {"examples": [{"run_source": "api"}]}
+    }
     model_ids: list[str] | None = Field(default=None, max_length=100)
     run_source: RunSource = RunSource.MANUAL
     # A second run while one is active is refused (409) unless this is set.

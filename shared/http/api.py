@@ -101,6 +101,8 @@ class Route:
     response: type[BaseModel] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
+    body_required: bool = True  # False: no body reads as {} (every field has a default)
+    idempotent: bool = False  # takes an Idempotency-Key header; a replay answers the first
 
 
 class Api:
