@@ -72,7 +72,7 @@ class Call:
             raise MalformedBody(f"Request body is not valid JSON: {exc}") from exc
         except RecursionError as exc:
             raise MalformedBody(
-                f"Request body is nested too deeply (more than {MAX_DEPTH} levels are refused)"
+                f"Request body is nested too deeply to read (at most {MAX_DEPTH} levels)"
             ) from exc
         # Every body, whatever the route: values the store would refuse are a 422 naming the
         # place, before any handler sees them (see shared/domain/storable.py).
@@ -128,11 +128,11 @@ class Api:
             adapter = self._map.bind_to_environ(request.environ)
             index, params = adapter.match(request.path, method=request.method)
             route = self.routes[index]
-            _check_ids(params)
             principal = None
             if route.scope is not None:
                 principal = self._authenticate()(request.headers.get("Authorization"))
                 principal.require(route.scope)
+            _check_ids(params)
             call = Call(request, dict(params), principal, self._max_body_bytes())
             result = route.handler(call)
             reply = result if isinstance(result, Reply) else Reply(result, route.status)

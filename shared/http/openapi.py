@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from shared.domain.storable import MAX_ID_BYTES
 from shared.http.api import Route
 
 _PARAM = re.compile(r"<(?:[a-z_]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
@@ -59,6 +60,15 @@ TAGS: list[dict[str, str]] = [
     {"name": "registered models", "description": "Model endpoints configured once per workspace"},
     {"name": "service", "description": "Health and this document"},
 ]
+
+# A path id: what the store can hold (shared/domain/storable.py); any other id is a 404.
+ID_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_BYTES,
+    "pattern": r"^(?!\.\.?$)(?!__.*__$)[^/\u0000-\u001f\u007f-\u009f]+$",
+    "description": f"At most {MAX_ID_BYTES} bytes of UTF-8",
+}
 
 IDEMPOTENCY_KEY: dict[str, Any] = {
     "name": "Idempotency-Key",
@@ -144,7 +154,7 @@ def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[s
             "responses": {},
         }
         params = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": p, "in": "path", "required": True, "schema": ID_SCHEMA}
             for p in _PARAM.findall(r.path)
         ]
         if r.query is not None:
