@@ -229,3 +229,40 @@ def test_dotted_and_unicode_keys_that_firestore_stores_are_kept(ws, lb):
     resp = ws.http.patch(f"/api/leaderboards/{lb['id']}", json={"constraints": notes})
     assert resp.status_code == 200, resp.text
     assert ws.http.get(f"/api/leaderboards/{lb['id']}").json()["constraints"] == notes
+
+
+BAD_BODY_IDS = ["__x__", "a/b", ".", "..", "x" * 1501, "a\nb"]
+
+
+@pytest.mark.parametrize("bad", BAD_BODY_IDS, ids=lambda v: v[:8])
+def test_ids_in_bodies_the_store_cannot_hold_are_a_422(ws, lb, bad):
+    """Ids a body refers to are looked up in the store: one it cannot hold refers to nothing."""
+    lm = ws.http.post(
+        f"/api/leaderboards/{lb['id']}/models",
+        json={"name": "m", "platform": "OpenRouter", "model_url": "acme/m"},
+    ).json()["id"]
+    current = ws.http.get(f"/api/leaderboards/{lb['id']}").json()
+    cases = [
+        (
+            "PATCH",
+            f"/api/leaderboards/{lb['id']}",
+            {"chosen_leaderboard_model_id": bad},
+            "chosen_leaderboard_model_id",
+        ),
+        ("POST", f"/api/leaderboards/{lb['id']}/run", {"model_ids": [lm, bad]}, "model_ids"),
+        (
+            "POST",
+            f"/api/leaderboards/{lb['id']}/models",
+            {"name": "ref", "platform": "Dr.Gero", "model_id": bad},
+            "model_id",
+        ),
+    ]
+    for method, path, body, field in cases:
+        resp = ws.http.request(method, path, json=body)
+        assert resp.status_code == 422, (path, resp.text[:300])
+        assert resp.json()["errors"][0]["loc"][0] == field, resp.text[:300]
+    resp = ws.http.get(f"/api/leaderboards/{lb['id']}/runs/run_x/samples", params={"model_id": bad})
+    assert resp.status_code == 422, resp.text[:300]
+    assert ws.http.get(f"/api/leaderboards/{lb['id']}").json() == current
+    assert ws.http.get(f"/api/leaderboards/{lb['id']}/runs").json()["total"] == 0
+    assert ws.http.get(f"/api/leaderboards/{lb['id']}/models").json()["total"] == 1

@@ -28,6 +28,7 @@ from shared.domain.base import (
     Timestamp,
     case_insensitive,
 )
+from shared.domain.storable import DocumentId
 
 
 class Platform(StrEnum):
@@ -173,7 +174,7 @@ class CandidateCreate(EndpointSpec):
     model_config = EndpointSpec.model_config | ConfigDict(
         json_schema_extra={"examples": [_OPENROUTER_EXAMPLE]}
     )
-    model_id: str | None = Field(default=None, min_length=1, max_length=100)
+    model_id: DocumentId | None = Field(default=None, min_length=1, max_length=100)
 
     @model_validator(mode="after")
     def _reference_rules(self) -> CandidateCreate:

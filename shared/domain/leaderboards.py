@@ -28,7 +28,7 @@ from shared.domain.base import (
 )
 from shared.domain.patterns import compile_pattern
 from shared.domain.schedule import Schedule
-from shared.domain.storable import check_storable
+from shared.domain.storable import DocumentId, check_storable
 
 INPUT_PLACEHOLDER = "{input}"
 MAX_PROMPT_CHARS = 50_000
@@ -173,7 +173,7 @@ class LeaderboardConfig(PushSettings):
     judge_model: str | None = Field(default=None, min_length=1, max_length=200)
     category: str | None = Field(default=None, max_length=100)
     constraints: dict[str, Any] | None = None
-    chosen_leaderboard_model_id: str | None = None
+    chosen_leaderboard_model_id: DocumentId | None = None
     chosen_model_strategy: Annotated[ChosenModelStrategy, case_insensitive(ChosenModelStrategy)] = (
         ChosenModelStrategy.MANUAL
     )
@@ -280,7 +280,7 @@ class LeaderboardUpdate(RequestModel):
     constraints: dict[str, Any] | None = None
     model_prompt: Prompt | None = None
     system_prompt: Prompt | None = None
-    chosen_leaderboard_model_id: str | None = None
+    chosen_leaderboard_model_id: DocumentId | None = None
     chosen_model_strategy: (
         Annotated[ChosenModelStrategy, case_insensitive(ChosenModelStrategy)] | None
     ) = None

@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 from shared.domain.base import RequestModel, ResponseModel, Timestamp
 from shared.domain.leaderboards import INPUT_PLACEHOLDER
 from shared.domain.schedule import DatasetMode, LimitAlgorithm
+from shared.domain.storable import DocumentId
 
 # Rows a LIMIT with ``auto: true`` keeps when no row count is given.
 AUTO_LIMIT_ROWS = 1000
@@ -55,7 +56,7 @@ class RunCreate(RequestModel):
     model_config = RequestModel.model_config | {
         "json_schema_extra": {"examples": [{"run_source": "api"}]}
     }
-    model_ids: list[str] | None = Field(default=None, max_length=100)
+    model_ids: list[DocumentId] | None = Field(default=None, max_length=100)
     run_source: RunSource = RunSource.MANUAL
     # A second run while one is active is refused (409) unless this is set.
     allow_concurrent: bool = False
@@ -233,6 +234,6 @@ class SampleResult(ResponseModel):
 
 
 class SampleQuery(RequestModel):
-    model_id: str = Field(min_length=1)
+    model_id: DocumentId = Field(min_length=1)
     limit: int = Field(default=50, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1_000_000)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from shared.domain.errors import FieldError
 
@@ -129,3 +131,15 @@ def check_storable(value: Any, what: str, *, max_depth: int = MAX_DEPTH) -> Any:
         where = "".join(f"[{p!r}]" for p in first.loc)
         raise ValueError(f"{what}{where}: {first.msg}")
     return value
+
+
+def _valid_id(value: str) -> str:
+    problem = document_id_problem(value)
+    if problem is not None:
+        raise ValueError(f"not a valid id: it {problem}")
+    return value
+
+
+# An id a request refers to (a candidate, a registered model): looked up in the store, so it
+# must be one the store can hold; any other is refused as naming nothing.
+DocumentId = Annotated[str, AfterValidator(_valid_id)]
