@@ -117,7 +117,7 @@ def test_updates_schedules_runs_and_deletes_are_typed(ws):
     get = doc["paths"]["/api/leaderboards/{leaderboard_id}"]["get"]
     detail = _schema(doc, get["responses"]["200"]["content"]["application/json"]["schema"])
     schedule = detail["properties"]["schedule"]["anyOf"][0]["$ref"]
-    assert schedule.rsplit("/", 1)[1].startswith("Schedule")
+    assert schedule.endswith("/ScheduleView")
     assert detail["properties"]["recent_runs"]["items"]["$ref"].endswith("/RunSummary")
     for path, ops in doc["paths"].items():
         if "delete" in ops:

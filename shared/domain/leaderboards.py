@@ -27,7 +27,7 @@ from shared.domain.base import (
     case_insensitive,
 )
 from shared.domain.patterns import compile_pattern
-from shared.domain.schedule import Schedule
+from shared.domain.schedule import Schedule, ScheduleView
 from shared.domain.storable import DocumentId, check_storable
 
 INPUT_PLACEHOLDER = "{input}"
@@ -343,7 +343,7 @@ class LeaderboardPublic(ResponseModel):
     constraints: dict[str, Any] | None
     chosen_leaderboard_model_id: str | None
     chosen_model_strategy: ChosenModelStrategy
-    schedule: Schedule | None
+    schedule: ScheduleView | None
     next_scheduled_at: Timestamp | None = None
     # PUSH dataset settings (stored for every leaderboard; they apply once dataset_type is PUSH).
     auto_limit_size: bool

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
-from shared.domain.base import RequestModel, RuleViolation, case_insensitive
+from shared.domain.base import RequestModel, ResponseModel, RuleViolation, case_insensitive
 
 # A scheduled run costs real model calls: refuse crons that fire more often than this.
 MIN_CRON_INTERVAL = timedelta(hours=1)
@@ -153,6 +153,52 @@ class Schedule(RequestModel):
     def any_enabled(self) -> bool:
         t = self.triggers
         return t.model_version.enabled or t.new_data.enabled or t.cron.enabled
+
+
+# --- how a stored schedule is shown -----------------------------------------------------------
+# Plain shapes without the request rules: a stored schedule already passed them, and checking
+# a cron's interval again on every read costs milliseconds per leaderboard.
+class ModelVersionTriggerView(ResponseModel):
+    enabled: bool
+    cadence: Cadence
+
+
+class NewDataTriggerView(ResponseModel):
+    enabled: bool
+    check_cadence: Cadence
+    every_new_events: int
+
+
+class CronTriggerView(ResponseModel):
+    enabled: bool
+    preset: CronPreset
+    expression: str | None
+    timezone: str
+
+
+class TriggersView(ResponseModel):
+    model_version: ModelVersionTriggerView
+    new_data: NewDataTriggerView
+    cron: CronTriggerView
+
+
+class DatasetLimitView(ResponseModel):
+    auto: bool
+    rows: int | None
+    algorithm: LimitAlgorithm
+
+
+class DatasetPolicyView(ResponseModel):
+    mode: DatasetMode
+    limit: DatasetLimitView | None
+
+
+class ScheduleView(ResponseModel):
+    """A leaderboard's schedule as responses show it (the shape of ``Schedule``)."""
+
+    version: Literal[2]
+    triggers: TriggersView
+    dataset: DatasetPolicyView
 
 
 # Keys that mark a PATCH body as a whole schedule document (the spec's `-d @schedule.json`).
