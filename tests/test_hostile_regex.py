@@ -115,3 +115,26 @@ def _config() -> dict[str, object]:
     from tests.conftest import GET_LEADERBOARD
 
     return {**GET_LEADERBOARD, "eval_type": "exact"}
+
+
+def test_a_leaderboard_saved_with_an_old_pattern_refuses_to_run_and_says_why(ws, llm):
+    """Leaderboards saved before patterns were checked by RE2 may hold one it cannot run (or an
+    infinite tolerance, from the 1e999 bug); a run of such a leaderboard could never be scored,
+    so starting one is a 409 that names the field, and nothing is written."""
+    lb = create_leaderboard(ws, eval_type="exact")
+    add_openrouter(ws, lb["id"], model(llm, 1.0))
+    doc = (
+        ws.container.db.collection("workspaces")
+        .document(ws.id)
+        .collection("leaderboards")
+        .document(lb["id"])
+    )
+    for legacy, field in (
+        ({"extract_regex": r"(?<=Answer: )\d+"}, "extract_regex"),
+        ({"numeric_tolerance": float("inf")}, "numeric_tolerance"),
+    ):
+        doc.update({"eval_metadata": legacy})  # as stored before this change
+        resp = ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={})
+        assert resp.status_code == 409, resp.text
+        assert f"eval_metadata.{field}" in detail_of(resp)
+    assert ws.http.get(f"/api/leaderboards/{lb['id']}/runs").json()["total"] == 0

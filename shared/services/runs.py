@@ -21,7 +21,7 @@ from shared.domain.runs import (
     SampleQuery,
     SampleResult,
 )
-from shared.domain.scoring import choose_auto_judge
+from shared.domain.scoring import ExactOptions, choose_auto_judge
 from shared.repositories.base import Doc
 from shared.repositories.leaderboards import LeaderboardRepository
 from shared.repositories.runs import RunRepository
@@ -29,6 +29,23 @@ from shared.services.ids import check_replay, fingerprint, resource_id
 from shared.tasks.queue import QUEUE_CONTROL, TaskQueue, task_name
 
 RECENT_RUNS = 5
+
+
+def _check_scoring_options(lb: Doc) -> None:
+    """Exact scoring reads eval_metadata with ExactOptions' rules, which are stricter than what
+    older leaderboards were saved with (a pattern RE2 cannot run, an infinite tolerance): such a
+    run could never be scored, so it is refused with the reason, before anything is written."""
+    if lb["eval_type"] != EvalType.EXACT:
+        return
+    metadata = lb.get("eval_metadata") or {}
+    options = {k: v for k, v in metadata.items() if k in ExactOptions.model_fields}
+    try:
+        parse(ExactOptions, options)
+    except InvalidInput as exc:
+        problems = "; ".join(f"eval_metadata.{e.render()}" for e in exc.errors)
+        raise Conflict(
+            f"This leaderboard cannot be scored until it is updated: {problems}"
+        ) from exc
 
 
 def start_run(
@@ -52,6 +69,7 @@ def start_run(
             "This PUSH leaderboard has no data yet: events pushed to its webhook become a "
             "dataset once consolidated"
         )
+    _check_scoring_options(lb)
     candidates = {c["id"]: c for c in leaderboards.candidates(ws, leaderboard_id)}
     if not candidates:
         raise Conflict("The leaderboard has no candidate models: add one before running it")
