@@ -94,13 +94,17 @@ def test_the_api_conforms_to_its_openapi_document(ws, stack, hf, llm, base_url, 
         "--no-color",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
-    summary = _summary(report)
-    print(result.stdout[-20_000:], summary, sep="\n")
+    print(result.stdout[-20_000:])
     assert result.returncode == 0, result.stdout[-20_000:] + result.stderr[-5_000:]
-
-
-def _summary(report: Path) -> str:
-    if not report.exists():
-        return "no report"
+    # A green run must also have tested something: every operation, in every phase.
     data = json.loads(report.read_text())
-    return json.dumps({k: v for k, v in data.items() if not isinstance(v, list | dict)}, indent=1)
+    print(json.dumps({k: data[k] for k in ("running_time", "test_cases", "phases")}))
+    documented = ws.http.get("/api/openapi.json").json()["paths"]
+    operations = sum(len(ops) for ops in documented.values())
+    # Every operation but GET /api/openapi.json, which the CLI leaves out as the document's own
+    # address (seen in its ndjson report).
+    assert data["operations"]["tested"] == data["operations"]["total"] == operations - 1
+    assert {name: p["status"] for name, p in data["phases"].items()} == dict.fromkeys(
+        PHASES, "success"
+    )
+    assert data["test_cases"]["generated"] > 0 and not data["warnings"]["missing_auth"]
