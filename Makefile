@@ -10,7 +10,7 @@ PIP    := -m pip install --quiet --disable-pip-version-check
 UV_VERSION := 0.13.8
 UV     := .venv-lock/bin/uv
 
-.PHONY: dev test lint unit fmt bench clean lock
+.PHONY: dev test lint unit fmt bench fuzz clean lock
 
 # Exactly the runtime tree deploy bundles install (requirements.lock, hash-checked), then the
 # dev tools, constrained so that none of them moves a runtime package.
@@ -51,6 +51,11 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 	terraform -chdir=terraform fmt -recursive
+
+## Schemathesis on every operation and phase, longer than in the suite (FUZZ_EXAMPLES per operation).
+fuzz: $(STAMP)
+	PODIUM_FUZZ_MAX_EXAMPLES=$${FUZZ_EXAMPLES:-100} PODIUM_FUZZ_SEED=$${FUZZ_SEED:-20261123} \
+		$(PY) -m pytest tests/test_schemathesis.py -s -q
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_throughput

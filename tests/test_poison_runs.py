@@ -118,15 +118,36 @@ def test_an_answer_too_big_for_a_cache_document_is_cut(ws, stack, hf, llm):
 
 
 def test_a_stored_infinite_tolerance_fails_the_run_with_a_reason(ws, stack, hf, llm):
+    """The API refuses to start such a run (tests/test_hostile_regex.py); a run whose snapshot
+    holds one anyway (edited in the database after it was queued) fails when prepared, before
+    any model is called, instead of failing every scoring attempt for ever."""
+    from shared.domain.auth import ALL_SCOPES, Principal
+    from shared.services import runs as run_service
+
     url = publish(hf, llm, [{"input": f"N{uuid.uuid4().hex[:6]}", "expected": "1"}])
     lb, _ = exact_board(ws, llm, url)
+
+    class Held:  # the prepare task is delivered by hand below
+        def enqueue(self, **_kw):
+            return True
+
+    c = ws.container
+    run, _ = run_service.start_run(
+        leaderboards=c.leaderboards, runs=c.runs, queue=Held(), clock=c.clock,
+        principal=Principal(ws.id, "pro", ALL_SCOPES, "tok_x"), leaderboard_id=lb["id"], body={},
+    )  # fmt: skip
+    ref = lb_ref(ws, lb["id"]).collection("runs").document(run.id)
     # As the API used to accept it (1e999) and Firestore stored it: infinity.
-    lb_ref(ws, lb["id"]).update({"eval_metadata": {"numeric_tolerance": float("inf")}})
-    run = run_to_end(ws, stack, lb["id"])
-    assert run["status"] == "failed", run
-    assert "numeric_tolerance" in run["reason"] and "finite" in run["reason"]
+    ref.update({"eval_metadata": {"numeric_tolerance": float("inf")}})
+    calls = len(llm.requests)
+    payload = {"workspace_id": ws.id, "leaderboard_id": lb["id"], "run_id": run.id}
+    resp = worker_post(stack, "/tasks/prepare", payload, 0)
+    assert resp.status_code == 200, resp.text
+    failed = run_status(ws, payload)
+    assert failed["status"] == "failed", failed
+    assert failed["reason"].startswith("The run cannot be scored: eval_metadata.numeric_tolerance")
+    assert "finite" in failed["reason"] and len(llm.requests) == calls
     # The leaderboard is not blocked by it.
-    lb_ref(ws, lb["id"]).update({"eval_metadata": {"numeric_tolerance": 0.5}})
     assert run_to_end(ws, stack, lb["id"])["status"] == "completed"
 
 

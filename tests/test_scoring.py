@@ -237,6 +237,61 @@ def test_regex_output_is_normalised():
     assert exact_score("<a>  PARIS. </a>", "paris", options) == 1.0
 
 
+# A pattern that backtracks exponentially in Python's re on an answer that almost matches.
+HOSTILE_PATTERN = "(a+)+$"
+
+
+def test_hostile_regex_scores_in_linear_time():
+    # Under a backtracking engine this call does not return (2**5000 paths, with the GIL held).
+    options = ExactOptions(extract_regex=HOSTILE_PATTERN)
+    assert exact_score("a" * 5000 + "b", "a" * 5000, options) == 0.0
+    assert exact_score("x" + "a" * 5000, "a" * 5000, options) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("pattern", "feature"),
+    [
+        (r"(a)\1", r"\1"),  # backreference
+        (r"(?P<n>a)(?P=n)", "(?P"),  # named backreference
+        (r"Answer: (?=\d)(\d+)", "(?="),  # lookahead
+        (r"(?<=Answer: )\d+", "(?<="),  # lookbehind
+        (r"\d++", "++"),  # possessive
+        (r"(?>\d+)", "(?>"),  # atomic group
+    ],
+)
+def test_patterns_the_linear_time_engine_cannot_run_are_refused_with_the_reason(pattern, feature):
+    with pytest.raises(ValidationError) as caught:
+        ExactOptions(extract_regex=pattern)
+    message = caught.value.errors()[0]["msg"]
+    assert "uses a feature the linear-time engine (RE2) does not support" in message
+    assert feature in message
+
+
+def test_invalid_and_oversized_patterns_say_which():
+    with pytest.raises(ValidationError, match="not a valid regular expression"):
+        ExactOptions(extract_regex="(")
+    with pytest.raises(ValidationError, match="too large for the linear-time engine"):
+        ExactOptions(extract_regex=r"\p{L}{200}")
+
+
+def test_regex_keeps_inline_flags_and_search_semantics():
+    assert (
+        exact_score("xx ANSWER: Paris", "paris", ExactOptions(extract_regex=r"(?i)answer: (\w+)"))
+        == 1.0
+    )
+    assert exact_score("a\nb", "a\nb", ExactOptions(extract_regex=r"(?s)a.b")) == 1.0
+    assert exact_score("a\nb", "a\nb", ExactOptions(extract_regex=r"a.b")) == 0.0
+    # Unicode text is matched by characters, not bytes.
+    assert exact_score("Résumé: Zoë", "zoë", ExactOptions(extract_regex=r"Résumé: (\w+)")) == 0.0
+    assert exact_score("Résumé: Zoë", "zoë", ExactOptions(extract_regex=r"Résumé: (\S+)")) == 1.0
+
+
+def test_compiled_patterns_are_cached():
+    from shared.domain.patterns import compile_pattern
+
+    assert compile_pattern(r"Answer: (\d+)") is compile_pattern(r"Answer: (\d+)")
+
+
 # --------------------------------------------------------------------------------------------
 # Judge messages
 # --------------------------------------------------------------------------------------------

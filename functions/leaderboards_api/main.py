@@ -21,7 +21,7 @@ from shared.domain.candidates import (
 from shared.domain.leaderboards import LeaderboardConfig, LeaderboardPublic, LeaderboardUpdate
 from shared.domain.paging import ListQuery, Page
 from shared.domain.runs import RunCreate, RunPublic, SampleQuery, SampleResult
-from shared.domain.views import LeaderboardDetail
+from shared.domain.views import Deleted, LeaderboardDetail
 from shared.http.api import Api, Call, Reply, Route
 from shared.http.openapi import openapi_document
 from shared.services import leaderboards as lb_service
@@ -235,21 +235,24 @@ ROUTES: list[Route] = [
     Route("GET", "/api/leaderboards", list_leaderboards, "List leaderboards", READ,
           query=ListQuery, response=Page[LeaderboardPublic], errors=(422,)),
     Route("POST", "/api/leaderboards", create_leaderboard, "Create a leaderboard", WRITE,
-          body=LeaderboardConfig, response=LeaderboardPublic, status=201, errors=(402,)),
+          body=LeaderboardConfig, response=LeaderboardPublic, status=201, errors=(402,),
+          idempotent=True),
     Route("GET", LB, get_leaderboard, "Get a leaderboard with its challenge, models and runs",
           READ, response=LeaderboardDetail, errors=(404,)),
     Route("PATCH", LB, update_leaderboard, "Update a leaderboard (or send a schedule document)",
           WRITE, body=LeaderboardUpdate, response=LeaderboardPublic, errors=(402, 404)),
     Route("DELETE", LB, delete_leaderboard, "Delete a leaderboard and everything under it",
-          WRITE, errors=(402, 404)),
+          WRITE, response=Deleted, errors=(402, 404)),
     Route("GET", LB + "/models", list_candidates, "List candidate models", READ,
           query=ListQuery, response=Page[CandidatePublic], errors=(404, 422)),
     Route("POST", LB + "/models", add_candidate, "Add a candidate model", WRITE,
-          body=CandidateCreate, response=CandidatePublic, status=201, errors=(402, 404)),
+          body=CandidateCreate, response=CandidatePublic, status=201, errors=(402, 404),
+          idempotent=True),
     Route("DELETE", LB + "/models/<leaderboard_model_id>", remove_candidate,
-          "Remove a candidate model", WRITE, errors=(404,)),
+          "Remove a candidate model", WRITE, response=Deleted, errors=(404,)),
     Route("POST", LB + "/run", start_run, "Run the leaderboard: every model on every sample",
-          RUN, body=RunCreate, response=RunPublic, status=202, errors=(404, 409)),
+          RUN, body=RunCreate, response=RunPublic, status=202, errors=(404, 409),
+          body_required=False, idempotent=True),
     Route("GET", LB + "/runs", list_runs, "List runs, newest first", READ,
           query=ListQuery, response=Page[RunPublic], errors=(404, 422)),
     Route("GET", RUNS, get_run, "Get a run: status, progress, results", READ,
@@ -261,12 +264,13 @@ ROUTES: list[Route] = [
     Route("GET", "/api/models", list_models, "List registered models", READ,
           query=ListQuery, response=Page[RegisteredModelPublic], errors=(422,)),
     Route("POST", "/api/models", register_model, "Register a model endpoint", WRITE,
-          body=RegisteredModelCreate, response=RegisteredModelPublic, status=201),
+          body=RegisteredModelCreate, response=RegisteredModelPublic, status=201,
+          idempotent=True),
     Route("GET", "/api/models/<model_id>", get_model, "Get a registered model", READ,
           response=RegisteredModelPublic, errors=(404,)),
     Route("DELETE", "/api/models/<model_id>", delete_model,
           "Delete a registered model (refused while a leaderboard uses it)", WRITE,
-          errors=(404, 409)),
+          response=Deleted, errors=(404, 409)),
     Route("GET", "/api/openapi.json", openapi, "This document"),
     Route("GET", "/healthz", healthz, "Readiness: answers 200 once Firestore answers"),
 ]
@@ -283,3 +287,14 @@ api = Api(
 @functions_framework.http
 def leaderboards_api(request: flask.Request) -> flask.Response:
     return api(request)
+
+
+# functions-framework routes every path to the function through one Flask rule, `/<path:path>`,
+# whose `.*` stops at a newline: a path holding one (`%0A`) missed that rule and got Flask's HTML
+# 404 without reaching us. Flask's 404 handler hands such requests to the router instead, so
+# they get the same JSON 404 as any other unknown resource.
+def _unrouted(_exc: Exception) -> flask.Response:
+    return api(flask.request)
+
+
+functions_framework.errorhandler(404)(_unrouted)

@@ -11,7 +11,15 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from shared.domain.base import (
     RequestModel,
@@ -21,6 +29,7 @@ from shared.domain.base import (
     case_insensitive,
 )
 from shared.domain.redaction import redact_url
+from shared.domain.storable import DocumentId
 
 
 class Platform(StrEnum):
@@ -134,9 +143,19 @@ class EndpointSpec(RequestModel):
         return self
 
 
+_OPENROUTER_EXAMPLE: dict[str, JsonValue] = {
+    "name": "GPT OSS 120B via OpenRouter",
+    "platform": "OpenRouter",
+    "model_url": "openai/gpt-oss-120b",
+}
+
+
 class RegisteredModelCreate(EndpointSpec):
     """Body of POST /api/models: a model endpoint registered once in the workspace."""
 
+    model_config = EndpointSpec.model_config | ConfigDict(
+        json_schema_extra={"examples": [_OPENROUTER_EXAMPLE]}
+    )
     platform: Annotated[Platform, case_insensitive(Platform)] = Platform.OPENROUTER
 
     @model_validator(mode="after")
@@ -153,7 +172,10 @@ class RegisteredModelCreate(EndpointSpec):
 class CandidateCreate(EndpointSpec):
     """Body of POST /api/leaderboards/{id}/models."""
 
-    model_id: str | None = Field(default=None, min_length=1, max_length=100)
+    model_config = EndpointSpec.model_config | ConfigDict(
+        json_schema_extra={"examples": [_OPENROUTER_EXAMPLE]}
+    )
+    model_id: DocumentId | None = Field(default=None, min_length=1, max_length=100)
 
     @model_validator(mode="after")
     def _reference_rules(self) -> CandidateCreate:

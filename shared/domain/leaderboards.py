@@ -9,7 +9,6 @@ produce a leaderboard that create would have refused.
 from __future__ import annotations
 
 import json
-import re
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -27,7 +26,9 @@ from shared.domain.base import (
     Timestamp,
     case_insensitive,
 )
-from shared.domain.schedule import Schedule
+from shared.domain.patterns import compile_pattern
+from shared.domain.schedule import Schedule, ScheduleView
+from shared.domain.storable import DocumentId, check_storable
 
 INPUT_PLACEHOLDER = "{input}"
 MAX_PROMPT_CHARS = 50_000
@@ -64,7 +65,8 @@ class EvalMetadata(RequestModel):
     """Scoring options. Unknown keys are refused: a typo here would silently change scores."""
 
     case_sensitive: bool = False
-    numeric_tolerance: float | None = Field(default=None, ge=0)
+    # allow_inf_nan: JSON's 1e999 parses as infinity, which would accept every number.
+    numeric_tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     extract_regex: str | None = Field(default=None, max_length=500)
     strip_punctuation: bool = False
     rubric: str | None = Field(default=None, max_length=10_000)
@@ -72,11 +74,9 @@ class EvalMetadata(RequestModel):
     @field_validator("extract_regex")
     @classmethod
     def _compiles(cls, v: str | None) -> str | None:
+        # Checked by the engine that will run it (RE2), so a saved pattern always runs.
         if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from exc
+            compile_pattern(v)
         return v
 
 
@@ -90,7 +90,12 @@ class DatasetMetadata(RequestModel):
 
 
 def _bounded_json(v: Any, what: str) -> Any:
-    if v is not None and len(json.dumps(v, default=str)) > MAX_METADATA_BYTES:
+    if v is None:
+        return v
+    # Free-form JSON is stored as given: it must be something the store can hold (the request
+    # body was checked too; this keeps the rule true for any other caller).
+    check_storable(v, what)
+    if len(json.dumps(v, default=str)) > MAX_METADATA_BYTES:
         raise ValueError(f"{what} is larger than {MAX_METADATA_BYTES} bytes")
     return v
 
@@ -120,8 +125,36 @@ class PushSettings(RequestModel):
         return self
 
 
+# The cross-field rules of LeaderboardConfig that JSON Schema can state, so the OpenAPI document
+# (and clients generated from it) know them: a prompt with {input}; dataset_url exactly for GET
+# datasets; the judge's provider and model together.
+_CONFIG_RULES: dict[str, Any] = {
+    "anyOf": [
+        {
+            "required": ["system_prompt"],
+            "properties": {"system_prompt": {"pattern": "\\{input\\}"}},
+        },
+        {"required": ["model_prompt"], "properties": {"model_prompt": {"pattern": "\\{input\\}"}}},
+    ],
+    "if": {"required": ["dataset_type"], "properties": {"dataset_type": {"const": "PUSH"}}},
+    "then": {"not": {"required": ["dataset_url"]}},
+    "else": {"required": ["dataset_url"]},
+    "dependentRequired": {"judge_provider": ["judge_model"], "judge_model": ["judge_provider"]},
+    "examples": [
+        {
+            "name": "Production Support Feedback",
+            "system_prompt": "Answer the user request.\n\nInput:\n{input}",
+            "dataset_type": "PUSH",
+            "eval_type": "judge",
+        }
+    ],
+}
+
+
 class LeaderboardConfig(PushSettings):
     """Everything a leaderboard is configured with; the body of POST /api/leaderboards."""
+
+    model_config = PushSettings.model_config | {"json_schema_extra": _CONFIG_RULES}
 
     name: Name
     description: str | None = Field(default=None, max_length=5000)
@@ -140,7 +173,7 @@ class LeaderboardConfig(PushSettings):
     judge_model: str | None = Field(default=None, min_length=1, max_length=200)
     category: str | None = Field(default=None, max_length=100)
     constraints: dict[str, Any] | None = None
-    chosen_leaderboard_model_id: str | None = None
+    chosen_leaderboard_model_id: DocumentId | None = None
     chosen_model_strategy: Annotated[ChosenModelStrategy, case_insensitive(ChosenModelStrategy)] = (
         ChosenModelStrategy.MANUAL
     )
@@ -221,26 +254,37 @@ UPDATABLE_FIELDS: tuple[str, ...] = (
 
 
 class LeaderboardUpdate(RequestModel):
-    """Body of PATCH /api/leaderboards/{id}. Field rules are checked on the merged config."""
+    """Body of PATCH /api/leaderboards/{id}: the fields to change, typed as on create (so the
+    OpenAPI document says what each takes). Cross-field rules are checked on the merged config;
+    ``null`` clears an optional field."""
 
-    name: Any = None
-    description: Any = None
-    status: Any = None
-    dataset_type: Any = None
-    dataset_url: Any = None
-    dataset_metadata: Any = None
-    dataset_auto_labels: Any = None
-    eval_type: Any = None
-    eval_metadata: Any = None
-    judge_provider: Any = None
-    judge_model: Any = None
-    category: Any = None
-    constraints: Any = None
-    model_prompt: Any = None
-    system_prompt: Any = None
-    chosen_leaderboard_model_id: Any = None
-    chosen_model_strategy: Any = None
-    schedule: Any = None
+    model_config = RequestModel.model_config | {
+        "json_schema_extra": {
+            "minProperties": 1,
+            "examples": [{"description": "Production support leaderboard"}],
+        }
+    }
+
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=5000)
+    status: Annotated[LeaderboardStatus, case_insensitive(LeaderboardStatus)] | None = None
+    dataset_type: Annotated[DatasetType, case_insensitive(DatasetType)] | None = None
+    dataset_url: str | None = Field(default=None, max_length=2048)
+    dataset_metadata: DatasetMetadata | None = None
+    dataset_auto_labels: bool | None = None
+    eval_type: Annotated[EvalType, case_insensitive(EvalType)] | None = None
+    eval_metadata: EvalMetadata | None = None
+    judge_provider: Annotated[JudgeProvider, case_insensitive(JudgeProvider)] | None = None
+    judge_model: str | None = Field(default=None, min_length=1, max_length=200)
+    category: str | None = Field(default=None, max_length=100)
+    constraints: dict[str, Any] | None = None
+    model_prompt: Prompt | None = None
+    system_prompt: Prompt | None = None
+    chosen_leaderboard_model_id: DocumentId | None = None
+    chosen_model_strategy: (
+        Annotated[ChosenModelStrategy, case_insensitive(ChosenModelStrategy)] | None
+    ) = None
+    schedule: Schedule | None = None
 
 
 assert set(LeaderboardUpdate.model_fields) == set(UPDATABLE_FIELDS)
@@ -299,7 +343,7 @@ class LeaderboardPublic(ResponseModel):
     constraints: dict[str, Any] | None
     chosen_leaderboard_model_id: str | None
     chosen_model_strategy: ChosenModelStrategy
-    schedule: dict[str, Any] | None
+    schedule: ScheduleView | None
     next_scheduled_at: Timestamp | None = None
     # PUSH dataset settings (stored for every leaderboard; they apply once dataset_type is PUSH).
     auto_limit_size: bool

@@ -20,6 +20,7 @@ from shared.domain.base import RequestModel, ResponseModel, Timestamp
 from shared.domain.leaderboards import INPUT_PLACEHOLDER
 from shared.domain.schedule import DatasetMode, LimitAlgorithm
 from shared.domain.scoring import ExactOptions
+from shared.domain.storable import DocumentId
 
 # Rows a LIMIT with ``auto: true`` keeps when no row count is given.
 AUTO_LIMIT_ROWS = 1000
@@ -67,7 +68,10 @@ class CellState(StrEnum):
 class RunCreate(RequestModel):
     """Body of POST /api/leaderboards/{id}/run (every field optional)."""
 
-    model_ids: list[str] | None = Field(default=None, max_length=100)
+    model_config = RequestModel.model_config | {
+        "json_schema_extra": {"examples": [{"run_source": "api"}]}
+    }
+    model_ids: list[DocumentId] | None = Field(default=None, max_length=100)
     run_source: RunSource = RunSource.MANUAL
     # A second run while one is active is refused (409) unless this is set.
     allow_concurrent: bool = False
@@ -150,14 +154,16 @@ def exact_options(eval_metadata: dict[str, Any] | None) -> ExactOptions:
 
 def exact_options_problem(eval_metadata: dict[str, Any] | None) -> str | None:
     """Why these options cannot be used (stored before today's validation, or edited in the
-    database: an infinite tolerance, a pattern the regex engine refuses), or None."""
+    database: an infinite tolerance, a pattern the regex engine refuses), naming each field as
+    ``eval_metadata.<field>``; None when they can."""
     try:
         exact_options(eval_metadata)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        return "; ".join(
+            f"eval_metadata.{'.'.join(str(p) for p in e['loc'])}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
         )
-        return f"eval_metadata cannot be used for exact scoring: {problems}"
     return None
 
 
@@ -313,6 +319,6 @@ class SampleResult(ResponseModel):
 
 
 class SampleQuery(RequestModel):
-    model_id: str = Field(min_length=1)
+    model_id: DocumentId = Field(min_length=1)
     limit: int = Field(default=50, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1_000_000)

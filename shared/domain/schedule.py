@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
-from shared.domain.base import RequestModel, RuleViolation, case_insensitive
+from shared.domain.base import RequestModel, ResponseModel, RuleViolation, case_insensitive
 
 # A scheduled run costs real model calls: refuse crons that fire more often than this.
 MIN_CRON_INTERVAL = timedelta(hours=1)
@@ -72,14 +72,15 @@ class CronTrigger(RequestModel):
     enabled: bool = False
     preset: Annotated[CronPreset, case_insensitive(CronPreset)] = CronPreset.CUSTOM
     expression: str | None = Field(default=None, max_length=120)
-    timezone: str = "UTC"
+    # IANA names are short; a long one made ZoneInfo fail with OSError (file name too long).
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'UTC')") from exc
         return v
 
@@ -152,6 +153,52 @@ class Schedule(RequestModel):
     def any_enabled(self) -> bool:
         t = self.triggers
         return t.model_version.enabled or t.new_data.enabled or t.cron.enabled
+
+
+# --- how a stored schedule is shown -----------------------------------------------------------
+# Plain shapes without the request rules: a stored schedule already passed them, and checking
+# a cron's interval again on every read costs milliseconds per leaderboard.
+class ModelVersionTriggerView(ResponseModel):
+    enabled: bool
+    cadence: Cadence
+
+
+class NewDataTriggerView(ResponseModel):
+    enabled: bool
+    check_cadence: Cadence
+    every_new_events: int
+
+
+class CronTriggerView(ResponseModel):
+    enabled: bool
+    preset: CronPreset
+    expression: str | None
+    timezone: str
+
+
+class TriggersView(ResponseModel):
+    model_version: ModelVersionTriggerView
+    new_data: NewDataTriggerView
+    cron: CronTriggerView
+
+
+class DatasetLimitView(ResponseModel):
+    auto: bool
+    rows: int | None
+    algorithm: LimitAlgorithm
+
+
+class DatasetPolicyView(ResponseModel):
+    mode: DatasetMode
+    limit: DatasetLimitView | None
+
+
+class ScheduleView(ResponseModel):
+    """A leaderboard's schedule as responses show it (the shape of ``Schedule``)."""
+
+    version: Literal[2]
+    triggers: TriggersView
+    dataset: DatasetPolicyView
 
 
 # Keys that mark a PATCH body as a whole schedule document (the spec's `-d @schedule.json`).

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.domain.patterns import compile_pattern, search_first
+
 # --------------------------------------------------------------------------------------------
 # Exact match
 # --------------------------------------------------------------------------------------------
@@ -57,7 +59,10 @@ class ExactOptions(BaseModel):
     # strings are compared. ``0.0`` asks for numeric equality ("1,000" == "1000.0").
     numeric_tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False, strict=True)
     # Searched in the raw answer (before normalisation), so the pattern sees the model's own
-    # casing; use inline flags such as ``(?i)`` or ``(?s)`` when needed.
+    # casing; use inline flags such as ``(?i)`` or ``(?s)`` when needed. The first group is
+    # the answer when there is one, else the whole match. Run by RE2 (``shared/domain/
+    # patterns.py``), so it takes time linear in the answer whatever the pattern; RE2 has no
+    # backreferences or lookaround, and ``\d``/``\w`` are ASCII-only.
     extract_regex: str | None = None
     strip_punctuation: bool = False
 
@@ -65,10 +70,7 @@ class ExactOptions(BaseModel):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from exc
+            compile_pattern(value)  # PatternError is a ValueError: pydantic reports it
         return value
 
 
@@ -97,14 +99,9 @@ def _parse_number(text: str) -> Decimal | None:
 
 
 def _extract(answer: str, pattern: str) -> str | None:
-    match = re.search(pattern, answer)  # the re module caches compiled patterns
-    if match is None:
-        return None
-    if match.re.groups == 0:
-        return match.group(0)
+    found = search_first(pattern, answer)
     # An optional group that did not take part is "nothing extracted", not an empty answer.
-    group: str | None = match.group(1)
-    return group
+    return None if found is None else found[0]
 
 
 def exact_score(answer: str, expected: str, options: ExactOptions) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.domain.base import ResponseModel, Timestamp
 from shared.domain.candidates import CandidatePublic, RegisteredModelPublic
 from shared.domain.leaderboards import (
     Challenge,
@@ -19,14 +20,39 @@ from shared.domain.leaderboards import (
     LeaderboardPublic,
     PushSettings,
 )
+from shared.domain.runs import RunStatus
 
 Doc = dict[str, Any]
+
+
+class RunWinner(ResponseModel):
+    leaderboard_model_id: str
+    name: str
+    score: float | None
+
+
+class RunSummary(ResponseModel):
+    """A run as the leaderboard detail lists it; the run itself is GET .../runs/{run_id}."""
+
+    id: str
+    status: RunStatus
+    run_source: str | None
+    created_at: Timestamp
+    finished_at: Timestamp | None
+    winner: RunWinner | None
 
 
 class LeaderboardDetail(LeaderboardPublic):
     challenge: Challenge
     models: list[CandidatePublic]
-    recent_runs: list[dict[str, Any]]
+    recent_runs: list[RunSummary]
+
+
+class Deleted(ResponseModel):
+    """What a DELETE answers."""
+
+    deleted: bool
+    id: str
 
 
 def leaderboard_public(doc: Doc) -> LeaderboardPublic:
@@ -100,7 +126,9 @@ def _endpoint_fields(doc: Doc) -> Doc:
 
 
 __all__ = [
+    "Deleted",
     "LeaderboardDetail",
+    "RunSummary",
     "candidate_public",
     "challenge",
     "leaderboard_detail",

@@ -22,7 +22,9 @@ from werkzeug.routing import Map, Rule
 
 from shared.domain.auth import Principal
 from shared.domain.base import parse
-from shared.domain.errors import MalformedBody
+from shared.domain.errors import InvalidInput, MalformedBody
+from shared.domain.errors import NotFound as NotFoundError
+from shared.domain.storable import MAX_DEPTH, document_id_problem, value_problems
 from shared.http.access_log import log_request
 from shared.http.errors import error_body
 
@@ -67,9 +69,19 @@ class Call:
         if not raw.strip():
             return {} if empty is None else empty
         try:
-            return json.loads(raw)
+            data = json.loads(raw, parse_constant=_refuse_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             raise MalformedBody(f"Request body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise MalformedBody(
+                f"Request body is nested too deeply to read (at most {MAX_DEPTH} levels)"
+            ) from exc
+        # Every body, whatever the route: values the store would refuse are a 422 naming the
+        # place, before any handler sees them (see shared/domain/storable.py).
+        problems = value_problems(data)
+        if problems:
+            raise InvalidInput(errors=problems)
+        return data
 
     def query(self, model: type[Q]) -> Q:
         args = {k: v for k, v in self.request.args.items()}
@@ -91,6 +103,8 @@ class Route:
     response: type[BaseModel] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
+    body_required: bool = True  # False: no body reads as {} (every field has a default)
+    idempotent: bool = False  # takes an Idempotency-Key header; a replay answers the first
 
 
 class Api:
@@ -126,6 +140,7 @@ class Api:
             if route.scope is not None:
                 principal = self._authenticate()(request.headers.get("Authorization"))
                 principal.require(route.scope)
+            _check_ids(params)
             call = Call(request, dict(params), principal, self._max_body_bytes())
             result = route.handler(call)
             reply = result if isinstance(result, Reply) else Reply(result, route.status)
@@ -137,6 +152,21 @@ class Api:
             return _json(body, status, headers)
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON does not have.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _check_ids(params: Mapping[str, Any]) -> None:
+    """A path id the store could not hold names nothing that exists: the same 404 as any
+    missing resource, before a handler or repository sees it."""
+    for name, value in params.items():
+        problem = document_id_problem(str(value))
+        if problem is not None:
+            shown = str(value) if len(str(value)) <= 100 else str(value)[:100] + "..."
+            raise NotFoundError(f"Not found: {name} {shown!r} {problem}")
+
+
 def _json(
     body: BaseModel | Mapping[str, Any] | None, status: int, headers: dict[str, str]
 ) -> flask.Response:
@@ -144,7 +174,9 @@ def _json(
         return flask.Response(status=status, headers=headers)
     payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
     return flask.Response(
-        json.dumps(payload, ensure_ascii=False, default=str),
+        # An error may echo a client's lone surrogate ("\\ud800"), which UTF-8 cannot carry;
+        # backslashreplace writes it back as the JSON escape it came in as.
+        json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace"),
         status=status,
         headers=headers,
         mimetype="application/json",

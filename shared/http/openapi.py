@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from shared.domain.storable import MAX_ID_BYTES
 from shared.http.api import Route
 
 _PARAM = re.compile(r"<(?:[a-z_]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
@@ -51,6 +52,85 @@ _STATUS_TEXT = {
 }
 
 
+# Operation groups, in the order a reader meets them; ``_tag`` files each path under one.
+TAGS: list[dict[str, str]] = [
+    {"name": "leaderboards", "description": "A task, its data and how answers are scored"},
+    {"name": "candidate models", "description": "The models a leaderboard ranks"},
+    {"name": "runs", "description": "Evaluation runs and their per-sample results"},
+    {"name": "registered models", "description": "Model endpoints configured once per workspace"},
+    {"name": "service", "description": "Health and this document"},
+]
+
+# A path id: what the store can hold (shared/domain/storable.py); any other id is a 404.
+ID_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_BYTES,
+    "pattern": r"^(?!\.\.?$)(?!__.*__$)[^/\u0000-\u001f\u007f-\u009f]+$",
+    "description": f"At most {MAX_ID_BYTES} bytes of UTF-8",
+}
+
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes the request once-only: a retry with the same key and body answers "
+    "the resource the first request made; the same key with another body is a 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_REPLAYED_HEADER = {
+    "Idempotent-Replayed": {
+        "description": "Present on a replay of an Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+_RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying, when known",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def _tag(path: str) -> str:
+    if path.startswith("/api/leaderboards/") and ("/run" in path):
+        return "runs"
+    if path.startswith("/api/leaderboards/") and "/models" in path:
+        return "candidate models"
+    if path.startswith("/api/leaderboards"):
+        return "leaderboards"
+    if path.startswith("/api/models"):
+        return "registered models"
+    return "service"
+
+
+def _links(route: Route, routes: list[Route]) -> dict[str, Any]:
+    """OpenAPI links from a create to what it created, so clients (and Schemathesis' stateful
+    phase) can follow an id. The created id fills the one path parameter that the routes under
+    the create's collection add (``/api/leaderboards`` -> ``{leaderboard_id}``; ``.../run`` ->
+    ``.../runs/{run_id}``)."""
+    if route.method != "POST" or route.response is None:
+        return {}
+    if "id" not in route.response.model_fields:
+        return {}
+    own = _PARAM.findall(route.path)
+    links: dict[str, Any] = {}
+    for target in routes:
+        if not target.path.startswith((route.path + "/<", route.path + "s/<")):
+            continue
+        params = _PARAM.findall(target.path)
+        if params[: len(own)] != own or len(params) != len(own) + 1:
+            continue
+        values = {f"path.{p}": f"$request.path.{p}" for p in own}
+        values[f"path.{params[-1]}"] = "$response.body#/id"
+        if target.query is not None and "model_id" in target.query.model_fields:
+            # A run's samples are read per model: the run's first model.
+            values["query.model_id"] = "$response.body#/model_ids/0"
+        name = "".join(w.capitalize() for w in target.handler.__name__.split("_"))
+        links[name] = {"operationId": target.handler.__name__, "parameters": values}
+    return links
+
+
 def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Any]] = []
     for r in routes:
@@ -63,40 +143,62 @@ def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[s
         models_json_schema(models, ref_template=_REF, by_alias=False) if models else ({}, {})
     )
     paths: dict[str, dict[str, Any]] = {}
+    operation_ids = [r.handler.__name__ for r in routes]
+    assert len(set(operation_ids)) == len(operation_ids), "handler names are operation ids"
     for r in routes:
         path = _PARAM.sub(r"{\1}", r.path)
         op: dict[str, Any] = {
             "summary": r.summary,
-            "operationId": f"{r.method.lower()}_{r.handler.__name__}",
+            "operationId": r.handler.__name__,
+            "tags": [_tag(r.path)],
             "responses": {},
         }
         params = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": p, "in": "path", "required": True, "schema": ID_SCHEMA}
             for p in _PARAM.findall(r.path)
         ]
         if r.query is not None:
             qs = r.query.model_json_schema(by_alias=False)
+            required = set(qs.get("required", []))
             for name, schema in qs.get("properties", {}).items():
-                params.append({"name": name, "in": "query", "required": False, "schema": schema})
+                params.append(
+                    {"name": name, "in": "query", "required": name in required, "schema": schema}
+                )
+        if r.idempotent:
+            params.append(IDEMPOTENCY_KEY)
         if params:
             op["parameters"] = params
         if r.body is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": r.body_required,
                 "content": {"application/json": {"schema": keys[(r.body, "validation")]}},
             }
         ok: dict[str, Any] = {"description": "Success"}
         if r.response is not None:
             ok["content"] = {"application/json": {"schema": keys[(r.response, "serialization")]}}
+        links = _links(r, routes)
+        if links:
+            ok["links"] = links
+        if r.idempotent and r.status == 201:
+            # A replay answers 200 with the resource the first request created.
+            replay = {**ok, "description": "An Idempotency-Key replay: the resource as created"}
+            op["responses"]["200"] = {**replay, "headers": _REPLAYED_HEADER}
+        elif r.idempotent:
+            ok["headers"] = _REPLAYED_HEADER
         op["responses"][str(r.status)] = ok
-        errors = set(r.errors) | ({401, 403} if r.scope else set())
+        errors = set(r.errors) | ({401, 403, 503} if r.scope else set())
         if r.body is not None:
             errors |= {400, 413, 422}
+        if r.idempotent:
+            errors |= {422}
         for code in sorted(errors):
-            op["responses"][str(code)] = {
+            response: dict[str, Any] = {
                 "description": _STATUS_TEXT.get(code, "Error"),
                 "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
             }
+            if code == 503:
+                response["headers"] = _RETRY_AFTER_HEADER
+            op["responses"][str(code)] = response
         if r.scope:
             op["security"] = [{"bearerAuth": []}]
             op["description"] = f"Requires `{r.scope}`."
@@ -104,6 +206,7 @@ def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[s
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
+        "tags": TAGS,
         "paths": paths,
         "components": {
             "schemas": {**defs.get("$defs", {}), "Error": ERROR_SCHEMA},

@@ -167,7 +167,7 @@ def _patch_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     if not body:
         raise InvalidInput.field((), "nothing to update: send at least one updatable field")
     update = parse(LeaderboardUpdate, dict(body))
-    return update.model_dump(exclude_unset=True)
+    return update.model_dump(mode="json", exclude_unset=True)
 
 
 def _next_due(schedule: Schedule | None, clock: Clock) -> Any:

@@ -172,7 +172,7 @@ class Pipeline:
                 else None
             )
             if problem is not None:
-                self.fail(ref, problem)
+                self.fail(ref, f"The run cannot be scored: {problem}")
                 return
             run = self._pin_dataset(ref, run, final_attempt=final_attempt)
             if run is None:

@@ -21,6 +21,7 @@ from shared.domain.runs import (
     RunStatus,
     SampleQuery,
     SampleResult,
+    exact_options_problem,
 )
 from shared.domain.scoring import choose_auto_judge
 from shared.repositories.base import Doc
@@ -31,6 +32,17 @@ from shared.services.run_events import log_run_state
 from shared.tasks.queue import QUEUE_CONTROL, TaskQueue, task_name
 
 RECENT_RUNS = 5
+
+
+def _check_scoring_options(lb: Doc) -> None:
+    """Exact scoring reads eval_metadata with ExactOptions' rules, which are stricter than what
+    older leaderboards were saved with (a pattern RE2 cannot run, an infinite tolerance): such a
+    run could never be scored, so it is refused with the reason, before anything is written."""
+    if lb["eval_type"] != EvalType.EXACT:
+        return
+    problem = exact_options_problem(lb.get("eval_metadata"))
+    if problem is not None:
+        raise Conflict(f"This leaderboard cannot be scored until it is updated: {problem}")
 
 
 def start_run(
@@ -54,6 +66,7 @@ def start_run(
             "This PUSH leaderboard has no data yet: events pushed to its webhook become a "
             "dataset once consolidated"
         )
+    _check_scoring_options(lb)
     candidates = {c["id"]: c for c in leaderboards.candidates(ws, leaderboard_id)}
     if not candidates:
         raise Conflict("The leaderboard has no candidate models: add one before running it")
