@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import create_leaderboard
 from tests.test_runs import PROMPT, add_openrouter, model, run_to_end
-from tests.test_scheduler import lb_ref
+from tests.test_scheduler import lb_ref, start_without_tasks
 
 
 def publish(hf, llm, rows: list[dict[str, Any]], *, raw_lines: list[str] = ()) -> str:
@@ -121,21 +121,9 @@ def test_a_stored_infinite_tolerance_fails_the_run_with_a_reason(ws, stack, hf, 
     """The API refuses to start such a run (tests/test_hostile_regex.py); a run whose snapshot
     holds one anyway (edited in the database after it was queued) fails when prepared, before
     any model is called, instead of failing every scoring attempt for ever."""
-    from shared.domain.auth import ALL_SCOPES, Principal
-    from shared.services import runs as run_service
-
     url = publish(hf, llm, [{"input": f"N{uuid.uuid4().hex[:6]}", "expected": "1"}])
     lb, _ = exact_board(ws, llm, url)
-
-    class Held:  # the prepare task is delivered by hand below
-        def enqueue(self, **_kw):
-            return True
-
-    c = ws.container
-    run, _ = run_service.start_run(
-        leaderboards=c.leaderboards, runs=c.runs, queue=Held(), clock=c.clock,
-        principal=Principal(ws.id, "pro", ALL_SCOPES, "tok_x"), leaderboard_id=lb["id"], body={},
-    )  # fmt: skip
+    run = start_without_tasks(ws, lb["id"])  # its prepare task is delivered by hand below
     ref = lb_ref(ws, lb["id"]).collection("runs").document(run.id)
     # As the API used to accept it (1e999) and Firestore stored it: infinity.
     ref.update({"eval_metadata": {"numeric_tolerance": float("inf")}})

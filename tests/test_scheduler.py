@@ -87,25 +87,39 @@ def test_downgraded_workspace_does_not_run_schedules(ws, stack, hf, llm):
     assert any("does not include schedules" in s["reason"] for s in report["skipped"])
 
 
-def test_stalled_queued_run_is_mended(ws, stack, hf, llm):
+class LostQueue:
+    """Every enqueue "succeeds", and the task never arrives (a lost Cloud Tasks task)."""
+
+    def enqueue(self, **_kw):
+        return True
+
+
+def start_without_tasks(ws, lb_id, queue=None):
+    """Start a run through the service, its prepare task handed to ``queue`` (lost, by
+    default) instead of the dispatcher."""
     from shared.domain.auth import ALL_SCOPES, Principal
     from shared.services import runs as run_service
 
+    c = ws.container
+    run, _ = run_service.start_run(
+        leaderboards=c.leaderboards, runs=c.runs, queue=queue or LostQueue(), clock=c.clock,
+        principal=Principal(ws.id, "pro", ALL_SCOPES, "tok_x"), leaderboard_id=lb_id, body={},
+    )  # fmt: skip
+    return run
+
+
+def lost_run_of_30_minutes_ago(ws, hf, llm):
     url, _ = make_dataset(hf, llm, 3)
     lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
     add_openrouter(ws, lb["id"], model(llm, 1.0))
-
-    class LostQueue:  # the enqueue "succeeded", but the task never arrives
-        def enqueue(self, **_kw):
-            return True
-
-    c = ws.container
-    run, _ = run_service.start_run(
-        leaderboards=c.leaderboards, runs=c.runs, queue=LostQueue(), clock=c.clock,
-        principal=Principal(ws.id, "pro", ALL_SCOPES, "tok_x"), leaderboard_id=lb["id"], body={},
-    )  # fmt: skip
+    run = start_without_tasks(ws, lb["id"])
     ref = lb_ref(ws, lb["id"]).collection("runs").document(run.id)
     ref.update({"created_at": datetime.now(UTC) - timedelta(minutes=30)})
+    return lb, run, ref
+
+
+def test_stalled_queued_run_is_mended(ws, stack, hf, llm):
+    lb, run, _ = lost_run_of_30_minutes_ago(ws, hf, llm)
     report = tick(stack)
     assert run.id in report["healed"]
     assert run.id not in tick(stack)["healed"]  # once per interval
@@ -115,24 +129,8 @@ def test_stalled_queued_run_is_mended(ws, stack, hf, llm):
 
 
 def test_a_run_whose_tasks_keep_getting_lost_is_failed_after_its_resumptions(ws, stack, hf, llm):
-    from shared.domain.auth import ALL_SCOPES, Principal
-    from shared.services import runs as run_service
-
-    url, _ = make_dataset(hf, llm, 3)
-    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
-    add_openrouter(ws, lb["id"], model(llm, 1.0))
-
-    class LostQueue:  # every enqueue "succeeds", and no task ever arrives
-        def enqueue(self, **_kw):
-            return True
-
+    lb, run, ref = lost_run_of_30_minutes_ago(ws, hf, llm)
     c = ws.container
-    run, _ = run_service.start_run(
-        leaderboards=c.leaderboards, runs=c.runs, queue=LostQueue(), clock=c.clock,
-        principal=Principal(ws.id, "pro", ALL_SCOPES, "tok_x"), leaderboard_id=lb["id"], body={},
-    )  # fmt: skip
-    ref = lb_ref(ws, lb["id"]).collection("runs").document(run.id)
-    ref.update({"created_at": datetime.now(UTC) - timedelta(minutes=30)})
     stall = timedelta(seconds=c.settings.run_stall_seconds)
     real_queue = c.queue
     c.__dict__["queue"] = LostQueue()  # the tick's resumptions are lost too
