@@ -165,11 +165,14 @@ resource "google_artifact_registry_repository" "images" {
 # (hashicorp/terraform-provider-google#22263 and #23057, open; the provider dropped its
 # build_config example in 7.13.0). So Cloud Build runs here, with Google Cloud's buildpacks
 # (the builder Cloud Run functions use), on the very object build_config points at. Bundle
-# unchanged, no rebuild: the hash is in the input.
+# unchanged, no rebuild: the hash is in the image tag.
 resource "terraform_data" "image" {
   for_each = local.functions
 
   input = local.images[each.key]
+  # Provisioners run on create only: a new tag must replace the resource to be built (a changed
+  # input alone is an in-place update that builds nothing).
+  triggers_replace = local.images[each.key]
 
   provisioner "local-exec" {
     # Values travel as environment variables, never spliced into the shell command.

@@ -523,6 +523,9 @@ def test_each_service_runs_the_image_built_from_its_staged_bundle() -> None:
     build = _resource("terraform_data", "image")
     assert build["for_each"] == "${local.functions}"
     assert build["input"] == "${local.images[each.key]}"
+    # Only triggers_replace re-runs the provisioner; a changed input alone is updated in place,
+    # which would hand the service a tag nobody built.
+    assert build["triggers_replace"] == "${local.images[each.key]}"
     ((kind, exec_),) = build["provisioner"][0].items()
     assert kind == "local-exec"
     env = exec_["environment"]
