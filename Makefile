@@ -26,7 +26,8 @@ $(UV):
 	.venv-lock/bin/python $(PIP) uv==$(UV_VERSION)
 
 ## Re-resolve requirements.txt into requirements.lock: every runtime package pinned, with hashes,
-## from PyPI only, for the functions' runtime (python311 in terraform/functions.tf) on any OS.
+## from PyPI only, for the functions' runtime (python311 in terraform/functions.tf and
+## infra/stage.py's project.toml) on any OS.
 ## Keeps existing pins unless requirements.txt moves them; UV_ARGS=--upgrade refreshes them all.
 lock: $(UV)
 	$(UV) pip compile requirements.txt --output-file requirements.lock --generate-hashes \

@@ -5,7 +5,8 @@ functions-framework needs ``main.py`` at the root of the deployed source, so a b
     build/<fn>/main.py            functions/<fn>/main.py
     build/<fn>/shared/            the shared/ package (no __pycache__)
     build/<fn>/requirements.txt   the repo's requirements.lock, under --require-hashes
-    build/<fn>.zip                the three above, what terraform/functions.tf uploads
+    build/<fn>/project.toml       the buildpacks' settings: entry point <fn>, Python 3.11
+    build/<fn>.zip                the four above, what terraform/functions.tf uploads and builds
 
 The build installs the bundle's ``requirements.txt`` with pip, so it gets the lock itself: every
 package of the runtime tree pinned and hash-checked, the same set ``make test`` installs.
@@ -35,6 +36,17 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 LOCK = "requirements.lock"
 # A global option line: pip refuses anything unpinned or without a matching hash.
 _REQUIRE_HASHES = b"--require-hashes\n"
+# The build (Google Cloud's buildpacks, terraform/functions.tf) reads its settings from the
+# bundle: the function to serve and the Python of the lock (`make lock` resolves for 3.11).
+_PROJECT_TOML = """\
+[[build.env]]
+name = "GOOGLE_FUNCTION_TARGET"
+value = "{name}"
+
+[[build.env]]
+name = "GOOGLE_PYTHON_VERSION"
+value = "3.11.x"
+"""
 
 
 class StageError(Exception):
@@ -59,6 +71,7 @@ def stage_function(name: str, *, out: Path, root: Path = REPO_ROOT) -> Path:
     if not lock.is_file():
         raise StageError(f"{LOCK} is missing: run `make lock`")
     (bundle / "requirements.txt").write_bytes(_REQUIRE_HASHES + lock.read_bytes())
+    (bundle / "project.toml").write_text(_PROJECT_TOML.format(name=name))
 
     archive = out / f"{name}.zip"
     partial = archive.with_suffix(".zip.partial")

@@ -15,6 +15,7 @@ from google.cloud import firestore
 from shared.config import Settings, get_settings
 from shared.domain.auth import Principal
 from shared.domain.clock import Clock, utcnow
+from shared.http.api import Call, Reply, Route
 from shared.providers.factory import ProviderFactory
 from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
 from shared.providers.url_safety import OutboundGuard, check_outbound_url
@@ -191,3 +192,15 @@ def set_container(c: Container | None) -> None:
     """For tests and the local stack: replace (or reset) the instance-wide container."""
     global _container
     _container = c
+
+
+def healthz(call: Call) -> Reply:
+    # Ready means Firestore answers: one cheap read of a document that need not exist. The
+    # first call also builds the container, so settings it rejects fail this probe too.
+    container().db.collection("_health").document("ping").get(timeout=5)
+    return Reply({"status": "ok"})
+
+
+# In every function's ROUTES, without a scope: Cloud Run's start-up probe (terraform/
+# functions.tf) and uptime checks carry no token.
+HEALTH_ROUTE = Route("GET", "/healthz", healthz, "Readiness: answers 200 once Firestore answers")

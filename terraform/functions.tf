@@ -1,5 +1,6 @@
-# One Cloud Run function (gen2) per function folder under functions/. The map below is the
-# deployable side of infra/path_map.py: tests/test_terraform.py fails when they drift apart.
+# One Cloud Run service per function folder under functions/, built from that folder's staged
+# bundle. The map below is the deployable side of infra/path_map.py: tests/test_terraform.py
+# fails when they drift apart.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -7,15 +8,15 @@ data "google_project" "this" {
 
 locals {
   # Keyed by function folder; the folder name is also the entry point (a function of that name
-  # in the folder's main.py). public = served through the load balancer (PUBLIC_ROUTES);
+  # in the folder's main.py, build_config.function_target and the bundle's project.toml).
+  # public = served through the load balancer (PUBLIC_ROUTES);
   # otherwise reached only by Cloud Tasks / Cloud Scheduler with an OIDC token.
   # enqueues = creates Cloud Tasks, so it may enqueue on Podium's queues and act as the invoker.
   # secrets = names in secrets.tf exposed as environment variables, and only to this function.
   functions = {
     leaderboards_api = {
-      entry_point = "leaderboards_api"
-      public      = true
-      enqueues    = true # starting a run enqueues its inference tasks
+      public   = true
+      enqueues = true # starting a run enqueues its inference tasks
       # Model tokens are encrypted at rest; auto-select asks OpenRouter for candidate models.
       secrets         = ["PODIUM_SECRET_KEYS", "OPENROUTER_API_KEY"]
       memory          = "512Mi"
@@ -26,9 +27,8 @@ locals {
       timeout_seconds = 60
     }
     workers = {
-      entry_point = "workers"
-      public      = false
-      enqueues    = true # judge after inference, finalize after the last scored cell
+      public   = false
+      enqueues = true # judge after inference, finalize after the last scored cell
       # Decrypts model tokens to call custom endpoints; calls OpenRouter for inference and judging.
       secrets       = ["PODIUM_SECRET_KEYS", "OPENROUTER_API_KEY"]
       memory        = "1Gi"
@@ -42,9 +42,8 @@ locals {
       timeout_seconds = 1800
     }
     scheduler = {
-      entry_point = "scheduler"
-      public      = false
-      enqueues    = true # starts due runs and re-enqueues stalled work
+      public   = false
+      enqueues = true # starts due runs and re-enqueues stalled work
       # Never calls a provider, but shared/bootstrap.py's Container loads the Fernet keys at
       # start-up in every function (a missing key fails the instance at boot, by design).
       secrets       = ["PODIUM_SECRET_KEYS"]
@@ -92,6 +91,25 @@ locals {
   }
 
   bundle_dir = coalesce(var.bundle_dir, "${path.module}/../build")
+  # The content hash of each staged bundle names both its object and the image built from it.
+  bundle_md5 = { for name in keys(local.functions) : name => filemd5("${local.bundle_dir}/${name}.zip") }
+
+  # functions-framework listens on PORT, which Cloud Run sets to this; the probes use it too.
+  container_port = 8080
+  # The runtime google_cloudfunctions2_function used (python311, Ubuntu 22.04 stack): the
+  # builder below has the same stack, and infra.stage pins Python 3.11 in each bundle.
+  base_image = "${var.region}-docker.pkg.dev/serverless-runtimes/google-22-full/runtimes/python311"
+  builder    = "gcr.io/buildpacks/builder:google-22"
+  images = {
+    for name, md5 in local.bundle_md5 :
+    name => "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}/${replace(name, "_", "-")}:${md5}"
+  }
+  # Cloud Run names the ingress settings differently from Cloud Functions; var.internal_ingress
+  # keeps the names operators already pass.
+  internal_ingress = {
+    ALLOW_ALL           = "INGRESS_TRAFFIC_ALL"
+    ALLOW_INTERNAL_ONLY = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  }[var.internal_ingress]
 }
 
 # Deploy bundles from `python -m infra.stage`. Versioned and private; old generations expire.
@@ -125,11 +143,62 @@ resource "google_storage_bucket_object" "bundle" {
   bucket = google_storage_bucket.bundles.name
   # The content hash in the name makes a changed bundle a new object, and a new object a new
   # build; infra.stage writes byte-identical zips for identical sources, so nothing else does.
-  name   = "${each.key}-${filemd5("${local.bundle_dir}/${each.key}.zip")}.zip"
+  name   = "${each.key}-${local.bundle_md5[each.key]}.zip"
   source = "${local.bundle_dir}/${each.key}.zip"
 }
 
-resource "google_cloudfunctions2_function" "this" {
+# Where the function images go: one repository, one image per function, tagged with the hash
+# of the bundle it was built from.
+resource "google_artifact_registry_repository" "images" {
+  project       = var.project_id
+  location      = var.region
+  repository_id = "${var.name_prefix}-functions"
+  description   = "Podium function images, built from the staged bundles."
+  format        = "DOCKER"
+  labels        = var.labels
+
+  depends_on = [google_project_service.this]
+}
+
+# The build. google_cloud_run_v2_service's build_config (below) does not start one: the Cloud
+# Run Admin API only records it, and the service runs whatever `image` names
+# (hashicorp/terraform-provider-google#22263 and #23057, open; the provider dropped its
+# build_config example in 7.13.0). So Cloud Build runs here, with Google Cloud's buildpacks
+# (the builder Cloud Run functions use), on the very object build_config points at. Bundle
+# unchanged, no rebuild: the hash is in the image tag.
+resource "terraform_data" "image" {
+  for_each = local.functions
+
+  input = local.images[each.key]
+  # Provisioners run on create only: a new tag must replace the resource to be built (a changed
+  # input alone is an in-place update that builds nothing).
+  triggers_replace = local.images[each.key]
+
+  provisioner "local-exec" {
+    # Values travel as environment variables, never spliced into the shell command.
+    command = <<-EOT
+      gcloud builds submit "$SOURCE" --project "$PROJECT" --region "$REGION" \
+        --service-account "$BUILD_SA" --gcs-log-dir "$LOG_DIR" \
+        --pack "builder=$BUILDER,image=$IMAGE"
+    EOT
+    environment = {
+      SOURCE   = "gs://${google_storage_bucket.bundles.name}/${google_storage_bucket_object.bundle[each.key].name}"
+      PROJECT  = var.project_id
+      REGION   = var.region
+      BUILD_SA = google_service_account.build.id
+      LOG_DIR  = "gs://${google_storage_bucket.bundles.name}/build-logs"
+      BUILDER  = local.builder
+      IMAGE    = local.images[each.key]
+    }
+  }
+
+  depends_on = [
+    google_project_iam_member.build,
+    google_storage_bucket_iam_member.build_logs,
+  ]
+}
+
+resource "google_cloud_run_v2_service" "function" {
   for_each = local.function_config
 
   project     = var.project_id
@@ -137,54 +206,97 @@ resource "google_cloudfunctions2_function" "this" {
   name        = local.function_names[each.key]
   description = "Podium ${each.key} (functions/${each.key}/main.py)"
   labels      = var.labels
+  # Public functions answer only through the load balancer. Workers and the scheduler are
+  # called by Cloud Tasks and Cloud Scheduler from Google's infrastructure (see
+  # var.internal_ingress); their invoker IAM (below) admits only the invoker SA's OIDC tokens,
+  # so nobody else gets past Cloud Run's front door.
+  ingress = each.value.public ? "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" : local.internal_ingress
+  # Stateless: everything is rebuilt from the bundles, and the data is in Firestore, which keeps
+  # its own delete protection. A protected service would block renames and `destroy`.
+  deletion_protection = false
 
+  # What the service is built from, as a Cloud Run function: the staged bundle and the entry
+  # point. A record for Cloud Run (it shows the service as a function), not a trigger: the
+  # build is terraform_data.image, from the same object.
   build_config {
-    runtime         = "python311"
-    entry_point     = each.value.entry_point
-    service_account = google_service_account.build.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.bundles.name
-        object = google_storage_bucket_object.bundle[each.key].name
+    source_location          = "gs://${google_storage_bucket.bundles.name}/${google_storage_bucket_object.bundle[each.key].name}"
+    function_target          = each.key
+    base_image               = local.base_image
+    service_account          = google_service_account.build.id
+    enable_automatic_updates = false # base image fixes arrive with the next build
+  }
+
+  template {
+    service_account                  = google_service_account.function[each.key].email
+    timeout                          = "${each.value.timeout_seconds}s"
+    max_instance_request_concurrency = each.value.concurrency
+
+    scaling {
+      min_instance_count = each.value.min_instances
+      max_instance_count = each.value.max_instances
+    }
+
+    containers {
+      image = terraform_data.image[each.key].output
+
+      ports {
+        container_port = local.container_port
+      }
+
+      resources {
+        limits = {
+          cpu    = each.value.cpu
+          memory = each.value.memory
+        }
+        cpu_idle = true # CPU only while serving, as Cloud Functions allocated it
+      }
+
+      # A new instance takes traffic only once GET /healthz answers 200: main.py imported
+      # (shared.boot.boot() checked the settings), the container built (secrets decoded) and
+      # Firestore read with this service account. A broken configuration fails here, the new
+      # revision never becomes ready and traffic stays on the previous one. Up to 2 minutes
+      # (12 x 10 s) for a cold start; each try may take 8 s (the Firestore read allows 5).
+      startup_probe {
+        initial_delay_seconds = 0
+        period_seconds        = 10
+        timeout_seconds       = 8
+        failure_threshold     = 12
+        http_get {
+          path = "/healthz"
+          port = local.container_port
+        }
+      }
+      # No liveness probe: /healthz reads Firestore, so a Firestore outage would restart every
+      # instance (workers mid-chunk, whose tasks then retry) without fixing anything; a process
+      # that dies is restarted by Cloud Run anyway.
+
+      dynamic "env" {
+        for_each = local.function_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      dynamic "env" {
+        for_each = toset(each.value.secrets)
+        content {
+          name = env.value
+          value_source {
+            secret_key_ref {
+              secret = google_secret_manager_secret.this[env.value].secret_id
+              # Instances read the secret at start-up: a new version reaches new instances only.
+              version = "latest"
+            }
+          }
+        }
       }
     }
   }
 
-  service_config {
-    service_account_email            = google_service_account.function[each.key].email
-    available_memory                 = each.value.memory
-    available_cpu                    = each.value.cpu
-    min_instance_count               = each.value.min_instances
-    max_instance_count               = each.value.max_instances
-    max_instance_request_concurrency = each.value.concurrency
-    timeout_seconds                  = each.value.timeout_seconds
-    all_traffic_on_latest_revision   = true
-    # Start-up probe: this resource cannot set one (service_config has no probe fields in the
-    # google provider 6.x; only google_cloud_run_v2_service does), so each function's Cloud Run
-    # service keeps Cloud Run's default, a TCP probe on PORT. That is enough for what the probe
-    # must catch: every main.py calls shared.boot.boot() at import, which functions-framework
-    # does before it listens, so an instance with missing or malformed settings (say, no valid
-    # PODIUM_SECRET_KEYS) exits with one CRITICAL log line and never opens the port; the new
-    # revision never becomes ready and traffic stays on the previous one. Readiness beyond
-    # that (Firestore answers) is GET /healthz on the public function: the health_url output,
-    # for an uptime check. tests/test_terraform.py ties both to the code.
-    # Public functions answer only through the load balancer. Workers and the scheduler are
-    # called by Cloud Tasks and Cloud Scheduler from Google's infrastructure (see
-    # var.internal_ingress); their invoker IAM (below) admits only the invoker SA's OIDC
-    # tokens, so nobody else gets past Cloud Run's front door.
-    ingress_settings      = each.value.public ? "ALLOW_INTERNAL_AND_GCLB" : var.internal_ingress
-    environment_variables = local.function_env
-
-    dynamic "secret_environment_variables" {
-      for_each = toset(each.value.secrets)
-      content {
-        key        = secret_environment_variables.value
-        project_id = var.project_id
-        secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
-        # Instances read the secret at start-up: a new version reaches new instances only.
-        version = "latest"
-      }
-    }
+  traffic {
+    type    = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+    percent = 100
   }
 
   lifecycle {
@@ -196,7 +308,6 @@ resource "google_cloudfunctions2_function" "this" {
 
   depends_on = [
     google_project_service.this,
-    google_project_iam_member.build,
     google_secret_manager_secret_iam_member.accessor,
   ]
 }
@@ -209,7 +320,7 @@ resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
 
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.this[each.key].service_config[0].service
+  name     = google_cloud_run_v2_service.function[each.key].name
   role     = "roles/run.invoker"
   member   = "allUsers"
 }
@@ -220,7 +331,7 @@ resource "google_cloud_run_v2_service_iam_member" "task_invoker" {
 
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.this[each.key].service_config[0].service
+  name     = google_cloud_run_v2_service.function[each.key].name
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.invoker.email}"
 }

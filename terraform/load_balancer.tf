@@ -19,7 +19,7 @@ resource "google_compute_region_network_endpoint_group" "public" {
   network_endpoint_type = "SERVERLESS"
 
   cloud_run {
-    service = google_cloudfunctions2_function.this[each.key].service_config[0].service
+    service = google_cloud_run_v2_service.function[each.key].name
   }
 }
 

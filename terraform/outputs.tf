@@ -9,13 +9,13 @@ output "api_url" {
 }
 
 output "health_url" {
-  description = "Readiness of the public API (200 once Firestore answers), for an uptime check; the URL map's default service serves it."
+  description = "Readiness of the public API (200 once Firestore answers; every function's start-up probe asks the same), for an uptime check; the URL map's default service serves it."
   value       = "https://${var.domain}/healthz"
 }
 
 output "function_urls" {
   description = "Cloud Run URL of each function (public ones answer only through the load balancer)."
-  value       = { for name, fn in google_cloudfunctions2_function.this : name => fn.service_config[0].uri }
+  value       = { for name, service in google_cloud_run_v2_service.function : name => service.uri }
 }
 
 output "runtime_service_accounts" {
@@ -36,6 +36,11 @@ output "queues" {
 output "secret_ids" {
   description = "Secret Manager secrets that need a version before the functions can start."
   value       = { for name, secret in google_secret_manager_secret.this : name => secret.secret_id }
+}
+
+output "images" {
+  description = "Image each function runs, tagged with the hash of the bundle it was built from."
+  value       = { for name, image in terraform_data.image : name => image.output }
 }
 
 output "bundle_bucket" {

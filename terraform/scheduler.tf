@@ -18,7 +18,7 @@ resource "google_cloud_scheduler_job" "tick" {
 
   http_target {
     http_method = "POST"
-    uri         = "${google_cloudfunctions2_function.this["scheduler"].service_config[0].uri}/tasks/tick"
+    uri         = "${google_cloud_run_v2_service.function["scheduler"].uri}/tasks/tick"
     headers = {
       "Content-Type" = "application/json"
     }
@@ -26,7 +26,7 @@ resource "google_cloud_scheduler_job" "tick" {
 
     oidc_token {
       service_account_email = google_service_account.invoker.email
-      audience              = google_cloudfunctions2_function.this["scheduler"].service_config[0].uri
+      audience              = google_cloud_run_v2_service.function["scheduler"].uri
     }
   }
 

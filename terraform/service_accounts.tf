@@ -66,8 +66,8 @@ resource "google_service_account_iam_member" "enqueuer_acts_as_invoker" {
   member             = "serviceAccount:${google_service_account.function[each.key].email}"
 }
 
-# What a Cloud Run functions build needs: write its logs, push the image to the gcf-artifacts
-# repository, read the uploaded source.
+# What a function build needs (terraform_data.image in functions.tf): write its logs, push the
+# image to Artifact Registry, read the uploaded source.
 resource "google_project_iam_member" "build" {
   for_each = toset([
     "roles/logging.logWriter",
@@ -78,4 +78,12 @@ resource "google_project_iam_member" "build" {
   project = var.project_id
   role    = each.value
   member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# `gcloud builds submit --service-account` refuses to run without a place for the build log:
+# build-logs/ in the bundles bucket. Create only: it cannot replace or delete a bundle.
+resource "google_storage_bucket_iam_member" "build_logs" {
+  bucket = google_storage_bucket.bundles.name
+  role   = "roles/storage.objectCreator"
+  member = "serviceAccount:${google_service_account.build.email}"
 }

@@ -80,13 +80,18 @@ def test_other_settings_are_checked_at_start():
     assert "invalid settings: " in line and "MAX_BODY_BYTES: " in line
 
 
-def test_good_settings_serve_healthz(emulator):
+def test_good_settings_serve_healthz_in_every_function(emulator):
+    # Cloud Run's start-up probe is GET /healthz on every function (terraform/functions.tf),
+    # without a token: a function that does not answer it 200 never becomes ready.
     env = base_env(
         FIRESTORE_EMULATOR_HOST=emulator.host_port,
         GOOGLE_CLOUD_PROJECT=PROJECT,
         PODIUM_SECRET_KEYS=Fernet.generate_key().decode(),
     )
-    with FunctionProcess("leaderboards_api", env) as process:
-        process.wait_serving()
-        resp = httpx.get(f"{process.url}/healthz", timeout=30)
-        assert resp.status_code == 200 and resp.json() == {"status": "ok"}
+    with ExitStack() as stack:
+        started = [stack.enter_context(FunctionProcess(name, env)) for name in functions()]
+        for process in started:
+            process.wait_serving()
+            resp = httpx.get(f"{process.url}/healthz", timeout=30)
+            assert resp.status_code == 200, (process.target, resp.status_code, resp.text)
+            assert resp.json() == {"status": "ok"}, process.target

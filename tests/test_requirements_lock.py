@@ -47,12 +47,17 @@ def test_the_test_environment_runs_exactly_the_locked_versions():
 
 
 def test_the_lock_targets_the_deployed_runtime():
+    from infra import stage
+
     makefile = (ROOT / "Makefile").read_text()
+    # The base image terraform/functions.tf names, and the Python the build installs (the
+    # GOOGLE_PYTHON_VERSION infra.stage writes into each bundle's project.toml).
     runtime = re.search(
-        r'runtime\s*=\s*"python(\d)(\d+)"', (ROOT / "terraform" / "functions.tf").read_text()
+        r'/runtimes/python(\d)(\d+)"', (ROOT / "terraform" / "functions.tf").read_text()
     )
     assert runtime is not None
     assert f"--python-version {runtime[1]}.{runtime[2]}" in makefile
+    assert f'value = "{runtime[1]}.{runtime[2]}.x"' in stage._PROJECT_TOML
 
 
 @cache

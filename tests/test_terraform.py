@@ -9,7 +9,11 @@ shared.tasks.queue (queue names), and infra.stage (the bundles Terraform uploads
 from __future__ import annotations
 
 import ast
+import json
 import re
+import subprocess
+import sys
+import tomllib
 import zipfile
 from functools import cache
 from pathlib import Path
@@ -49,8 +53,11 @@ _HCL = hcl2.SerializationOptions(
 )
 _LOCAL_REF = re.compile(r"^\$\{local\.(\w+)\}$")
 _BACKEND_REF = re.compile(r'^\$\{google_compute_backend_service\.public\["(\w+)"\]\.id\}$')
-_FUNCTION_URI = re.compile(
-    r'^\$\{google_cloudfunctions2_function\.this\["(\w+)"\]\.service_config\[0\]\.uri\}(/.*)$'
+_FUNCTION_URI = re.compile(r'^\$\{google_cloud_run_v2_service\.function\["(\w+)"\]\.uri\}(/.*)$')
+# The staged bundle of the function being deployed, as a Cloud Storage URI.
+_BUNDLE_URI = (
+    "gs://${google_storage_bucket.bundles.name}/"
+    "${google_storage_bucket_object.bundle[each.key].name}"
 )
 
 
@@ -130,9 +137,49 @@ def _tf_functions() -> dict[str, dict[str, Any]]:
 
 
 def _function_resource() -> dict[str, Any]:
-    fn = _resource("google_cloudfunctions2_function", "this")
+    fn = _resource("google_cloud_run_v2_service", "function")
     assert fn["for_each"] == "${local.function_config}"
     return fn
+
+
+def _container() -> dict[str, Any]:
+    (template,) = _function_resource()["template"]
+    (container,) = template["containers"]
+    return dict(container)
+
+
+@cache
+def _routes() -> dict[str, list[tuple[str, str, str | None]]]:
+    """Each deployed function's ROUTES as (method, path, scope), loaded as Cloud Run loads
+    main.py: functions-framework's create_app, then sys.modules["main"] (main.py registers
+    handlers on the app being created). In a child process, because main.py's start-up check
+    sets up logging, and with settings that pass it (nothing connects at import)."""
+    script = """if True:
+        import json, sys
+        import functions_framework
+        routes = {}
+        for name in sys.argv[1:]:
+            functions_framework.create_app(target=name, source=f"functions/{name}/main.py")
+            routes[name] = [(r.method, r.path, r.scope) for r in sys.modules["main"].ROUTES]
+        print(json.dumps(routes))
+    """
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "GOOGLE_CLOUD_PROJECT": "demo-podium-routes",
+        "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script, *sorted(_tf_functions())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    return {name: [tuple(r) for r in routes] for name, routes in loaded.items()}
 
 
 def _public_functions() -> set[str]:
@@ -148,12 +195,16 @@ def _internal_functions() -> set[str]:
 
 @pytest.mark.parametrize("function", path_map.functions())
 def test_every_routed_function_is_deployed_with_its_entry_point(function: str) -> None:
-    tf_functions = _tf_functions()
-    assert function in tf_functions, f"local.functions in terraform/functions.tf lacks {function}"
-    assert tf_functions[function]["entry_point"] == function
+    assert function in _tf_functions(), (
+        f"local.functions in terraform/functions.tf lacks {function}"
+    )
+    # Keyed by folder, and the folder name is the entry point: in build_config here, and in
+    # the bundle's project.toml, which the build reads (test_stage_builds_...).
     build = _function_resource()["build_config"][0]
-    assert build["entry_point"] == "${each.value.entry_point}"
-    assert build["runtime"] == "python311"
+    assert build["function_target"] == "${each.key}"
+    assert build["base_image"] == "${local.base_image}"
+    # The runtime google_cloudfunctions2_function had: python311.
+    assert _local("base_image").endswith("/runtimes/python311")
 
 
 @pytest.mark.parametrize("function", path_map.functions())
@@ -181,11 +232,12 @@ def test_public_flag_matches_the_path_map() -> None:
 
 
 def test_public_functions_only_take_load_balancer_traffic() -> None:
-    service = _function_resource()["service_config"][0]
-    assert re.fullmatch(
-        r'\$\{each\.value\.public \? "ALLOW_INTERNAL_AND_GCLB" : [^?]+\}',
-        service["ingress_settings"],
-    ), service["ingress_settings"]
+    ingress = _function_resource()["ingress"]
+    assert ingress == (
+        '${each.value.public ? "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" : local.internal_ingress}'
+    )
+    # The operator's choice for the internal ones, never the load balancer's setting.
+    assert "LOAD_BALANCER" not in _local("internal_ingress")
     assert _local("public_functions") == (
         "${{for name, fn in local.function_config : name => fn if fn.public}}"
     )
@@ -254,17 +306,31 @@ def _module_calls(path: Path) -> list[ast.Call]:
 
 @pytest.mark.parametrize("function", sorted(_tf_functions()))
 def test_bad_settings_stop_a_deployed_function_before_it_listens(function: str) -> None:
-    # functions.tf relies on Cloud Run's default TCP start-up probe (the resource cannot set
-    # one): that holds only while each deployed main.py checks its settings at import.
-    fn = _function_resource()
-    assert not _attribute_names(fn["service_config"]) & {"startup_probe", "liveness_probe"}, (
-        "functions.tf now sets a probe: update its start-up probe comment and this test"
-    )
+    # Each deployed main.py checks its settings at import, before functions-framework listens,
+    # so a broken configuration fails the start-up probe at once (see the next test).
     calls = _module_calls(ROOT / "functions" / function / "main.py")
     boots = [c for c in calls if isinstance(c.func, ast.Name) and c.func.id == "boot" and c.args]
     assert [ast.literal_eval(c.args[0]) for c in boots] == [function], (
         f"functions/{function}/main.py must call boot({function!r}) at import"
     )
+
+
+@pytest.mark.parametrize("function", sorted(_tf_functions()))
+def test_every_function_is_ready_only_once_its_probe_route_answers(function: str) -> None:
+    container = _container()
+    (probe,) = container["startup_probe"]
+    (http_get,) = probe["http_get"]
+    # A route of this function that needs no token: Cloud Run's probe carries none.
+    assert ("GET", http_get["path"], None) in _routes()[function], (
+        f"{function} has no unauthenticated GET {http_get['path']} for its start-up probe"
+    )
+    # On the port the container listens on (Cloud Run sets PORT to it).
+    (port,) = container["ports"]
+    assert http_get["port"] == port["container_port"] == "${local.container_port}"
+    # Each try must outlast the probe route's own Firestore read (5 s), and Cloud Run caps a
+    # start-up probe's period at 240 s and wants the timeout below the period.
+    assert 5 < probe["timeout_seconds"] < probe["period_seconds"] <= 240
+    assert probe["period_seconds"] * probe["failure_threshold"] >= 60, "cold starts need time"
 
 
 def test_health_url_is_a_route_of_the_default_function() -> None:
@@ -275,20 +341,7 @@ def test_health_url_is_a_route_of_the_default_function() -> None:
     # The URL map sends paths no rule matches to the default function, which must serve it,
     # without a token (an uptime check has none).
     assert path_map.function_for(path) is None
-    # Read on the source: importing main.py would run its start-up check in this process.
-    tree = ast.parse((ROOT / "functions" / path_map.DEFAULT_FUNCTION / "main.py").read_text())
-    routes = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "Route"
-        and [a.value if isinstance(a, ast.Constant) else None for a in node.args[:2]]
-        == ["GET", path]
-    ]
-    (route,) = routes
-    scope = [k.value for k in route.keywords if k.arg == "scope"] + route.args[4:5]
-    assert all(isinstance(v, ast.Constant) and v.value is None for v in scope), "needs no token"
+    assert ("GET", path, None) in _routes()[path_map.DEFAULT_FUNCTION]
 
 
 def test_internal_functions_are_not_behind_the_load_balancer() -> None:
@@ -334,19 +387,29 @@ def test_scheduler_tick_reaches_the_scheduler_as_the_invoker() -> None:
 # --- environment --------------------------------------------------------------------------------
 
 
+def _env_blocks() -> list[dict[str, Any]]:
+    blocks = [d["env"] for d in _container().get("dynamic", []) if "env" in d]
+    assert "env" not in _container(), "write env as the two dynamic blocks, so they can be checked"
+    return blocks
+
+
 def _plain_env_names() -> set[str]:
-    env = _resolve(_function_resource()["service_config"][0]["environment_variables"])
-    assert isinstance(env, dict), "environment_variables must be a literal map or local.<map>"
+    plain = [b for b in _env_blocks() if "value_source" not in b["content"][0]]
+    assert len(plain) == 1, "plain env: one dynamic block over local.function_env"
+    assert plain[0]["content"][0] == {"name": "${env.key}", "value": "${env.value}"}
+    env = _resolve(plain[0]["for_each"])
+    assert isinstance(env, dict), "the plain env must come from a literal map or local.<map>"
     return set(env)
 
 
 def _secret_env_names() -> set[str]:
-    service = _function_resource()["service_config"][0]
-    dynamic = [d for d in service.get("dynamic", []) if "secret_environment_variables" in d]
-    assert len(dynamic) == 1, "secret_environment_variables: one dynamic block over fn.secrets"
-    block = dynamic[0]["secret_environment_variables"]
-    assert block["for_each"] == "${toset(each.value.secrets)}"
-    assert block["content"][0]["key"] == "${secret_environment_variables.value}"
+    secret = [b for b in _env_blocks() if "value_source" in b["content"][0]]
+    assert len(secret) == 1, "secret env: one dynamic block over fn.secrets"
+    assert secret[0]["for_each"] == "${toset(each.value.secrets)}"
+    assert secret[0]["content"][0]["name"] == "${env.value}"
+    (source,) = secret[0]["content"][0]["value_source"]
+    (ref,) = source["secret_key_ref"]
+    assert ref["secret"] == "${google_secret_manager_secret.this[env.value].secret_id}"
     return {name for fn in _tf_functions().values() for name in fn["secrets"]}
 
 
@@ -446,8 +509,36 @@ def test_terraform_uploads_what_infra_stage_builds() -> None:
     obj = _resource("google_storage_bucket_object", "bundle")
     assert obj["for_each"] == "${local.functions}"
     assert obj["source"] == "${local.bundle_dir}/${each.key}.zip"
+    assert obj["name"] == "${each.key}-${local.bundle_md5[each.key]}.zip"
     assert _local("bundle_dir") == '${coalesce(var.bundle_dir, "${path.module}/../build")}'
     assert (TERRAFORM / ".." / "build").resolve() == stage.REPO_ROOT / "build"
+
+
+def test_each_service_runs_the_image_built_from_its_staged_bundle() -> None:
+    # build_config records the staged bundle; the Cloud Run Admin API does not build from it
+    # (functions.tf), so terraform_data.image builds that same object into the image the
+    # service runs, tagged with the bundle's hash: a new bundle, a new image, a new revision.
+    service = _function_resource()
+    assert service["build_config"][0]["source_location"] == _BUNDLE_URI
+    build = _resource("terraform_data", "image")
+    assert build["for_each"] == "${local.functions}"
+    assert build["input"] == "${local.images[each.key]}"
+    # Only triggers_replace re-runs the provisioner; a changed input alone is updated in place,
+    # which would hand the service a tag nobody built.
+    assert build["triggers_replace"] == "${local.images[each.key]}"
+    ((kind, exec_),) = build["provisioner"][0].items()
+    assert kind == "local-exec"
+    env = exec_["environment"]
+    assert env["SOURCE"] == _BUNDLE_URI
+    assert env["IMAGE"] == "${local.images[each.key]}"
+    assert '"$SOURCE"' in exec_["command"] and "image=$IMAGE" in exec_["command"]
+    assert _container()["image"] == "${terraform_data.image[each.key].output}"
+    assert _local("bundle_md5") == (
+        '${{for name in keys(local.functions) : name => filemd5("${local.bundle_dir}/${name}.zip")}}'
+    )
+    images = _local("images")
+    assert images.startswith("${{for name, md5 in local.bundle_md5 : name => ")
+    assert images.endswith(':${md5}"}}'), images
 
 
 def _fake_repo(root: Path) -> Path:
@@ -469,11 +560,18 @@ def test_stage_builds_a_bundle_with_main_at_the_root(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         assert sorted(zf.namelist()) == [
             "main.py",
+            "project.toml",
             "requirements.txt",
             "shared/__init__.py",
             "shared/domain/__init__.py",
         ]
         assert zf.read("main.py") == (root / "functions" / "fn" / "main.py").read_bytes()
+        # What the buildpacks build (terraform/functions.tf): this entry point, on Python 3.11.
+        build_env = {
+            e["name"]: e["value"]
+            for e in tomllib.loads(zf.read("project.toml").decode())["build"]["env"]
+        }
+        assert build_env == {"GOOGLE_FUNCTION_TARGET": "fn", "GOOGLE_PYTHON_VERSION": "3.11.x"}
         # The build installs exactly the lock, hash-checked.
         lock = (root / "requirements.lock").read_bytes()
         assert zf.read("requirements.txt") == b"--require-hashes\n" + lock
@@ -523,13 +621,10 @@ def test_every_collection_group_query_has_a_collection_group_index() -> None:
 
 
 def test_workers_outlive_the_tasks_dispatch_deadline() -> None:
-    # Cloud Tasks gives up on a worker after the dispatch deadline; a function timeout shorter
+    # Cloud Tasks gives up on a worker after the dispatch deadline; a request timeout shorter
     # than that would cut chunks off that Cloud Tasks is still waiting for.
-    import re
-
-    from shared.config import Settings
-
-    text = (ROOT / "terraform" / "functions.tf").read_text()
-    workers = text[text.index("workers = {") :]
-    timeout = int(re.search(r"timeout_seconds\s*=\s*(\d+)", workers).group(1))  # type: ignore[union-attr]
+    (template,) = _function_resource()["template"]
+    assert template["timeout"] == "${each.value.timeout_seconds}s"
+    timeout = _tf_functions()["workers"]["timeout_seconds"]
     assert timeout >= Settings.model_fields["task_dispatch_deadline_seconds"].default
+    assert timeout <= 3600, "Cloud Run's longest request timeout"

@@ -217,12 +217,6 @@ def list_samples(call: Call) -> Page[SampleResult]:
 
 
 # --- service -----------------------------------------------------------------------------
-def healthz(call: Call) -> Reply:
-    # Ready means Firestore answers: one cheap read of a document that need not exist.
-    c().db.collection("_health").document("ping").get(timeout=5)
-    return Reply({"status": "ok"})
-
-
 def openapi(call: Call) -> Reply:
     return Reply(openapi_document(title="Podium leaderboards API", version="1", routes=ROUTES))
 
@@ -272,7 +266,7 @@ ROUTES: list[Route] = [
           "Delete a registered model (refused while a leaderboard uses it)", WRITE,
           response=Deleted, errors=(404, 409)),
     Route("GET", "/api/openapi.json", openapi, "This document"),
-    Route("GET", "/healthz", healthz, "Readiness: answers 200 once Firestore answers"),
+    bootstrap.HEALTH_ROUTE,
 ]
 # fmt: on
 

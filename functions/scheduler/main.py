@@ -37,6 +37,7 @@ def tick(call: Call) -> Reply:
 
 ROUTES: list[Route] = [
     Route("POST", "/tasks/tick", tick, "Start due scheduled runs; re-enqueue stalled work"),
+    bootstrap.HEALTH_ROUTE,  # Cloud Run's start-up probe
 ]
 
 api = Api(title="scheduler", routes=ROUTES, authenticate=lambda: bootstrap.container().authenticate)

@@ -114,6 +114,7 @@ ROUTES: list[Route] = [
     Route(
         "POST", "/tasks/finalize", finalize, "Aggregate, rank and apply the chosen-model strategy"
     ),
+    bootstrap.HEALTH_ROUTE,  # Cloud Run's start-up probe
 ]
 
 api = Api(title="workers", routes=ROUTES, authenticate=lambda: bootstrap.container().authenticate)
