@@ -36,5 +36,9 @@ def describe(exc: ValidationError | ConfigError) -> str:
     """One line naming the environment variables at fault (never their values)."""
     if isinstance(exc, ConfigError):
         return str(exc)
-    problems = [f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
+    problems = []
+    for e in exc.errors():
+        where = ".".join(str(p) for p in e["loc"]).upper()
+        msg = e["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {msg}" if where else msg)  # a rule across settings: no loc
     return "invalid settings: " + "; ".join(problems)

@@ -58,7 +58,7 @@ def test_other_settings_are_checked_at_start():
     key = Fernet.generate_key().decode()
     cases = {
         # types and ranges, every broken one named at once
-        "WORKERS_URL: Value error, must be an http(s) URL": dict(
+        "WORKERS_URL: must be an http(s) URL": dict(
             WORKERS_URL="workers.internal", MAX_BODY_BYTES="10", TASKS_MODE="cloud"
         ),
         "TASKS_MODE=cloud needs TASKS_INVOKER_SA": dict(TASKS_MODE="cloud"),
@@ -76,7 +76,7 @@ def test_other_settings_are_checked_at_start():
         }
         for needle, process in started.items():
             stopped_with(process, needle)
-    (line,) = started["WORKERS_URL: Value error, must be an http(s) URL"].stdout.lines
+    (line,) = started["WORKERS_URL: must be an http(s) URL"].stdout.lines
     assert "invalid settings: " in line and "MAX_BODY_BYTES: " in line
 
 

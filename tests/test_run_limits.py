@@ -86,3 +86,15 @@ def test_the_stall_window_must_outlast_two_leases():
 def test_chunk_size_is_bounded_so_answers_keep_a_useful_share():
     with pytest.raises(ValueError, match="run_chunk_size"):
         Settings(run_chunk_size=500)
+
+
+def test_a_boot_with_a_stall_shorter_than_two_leases_names_both_settings():
+    from pydantic import ValidationError
+
+    from shared.boot import describe
+
+    with pytest.raises(ValidationError) as caught:
+        Settings(run_lease_seconds=60, run_stall_seconds=100)
+    assert describe(caught.value) == (
+        "invalid settings: RUN_STALL_SECONDS (100) must be at least twice RUN_LEASE_SECONDS (60)"
+    )
