@@ -45,7 +45,7 @@ def test_rows_too_big_for_one_chunk_document_are_cut_by_bytes(ws, stack, hf, llm
     ]
     small = [{"input": f"S{tag}x{i}", "expected": f"T{tag}x{i}"} for i in range(3)]
     url = publish(hf, llm, big + small)
-    lb, _ = exact_board(ws, llm, url)
+    lb, lm = exact_board(ws, llm, url)
     run = run_to_end(ws, stack, lb["id"])
     assert run["status"] == "completed", run
     assert (run["results"][0]["score"], run["results"][0]["n"]) == (1.0, 8)
@@ -53,6 +53,13 @@ def test_rows_too_big_for_one_chunk_document_are_cut_by_bytes(ws, stack, hf, llm
     assert len(chunks) >= 2
     assert all(len(json.dumps(c["samples"]).encode()) < 1024 * 1024 for c in chunks)
     assert sum(len(c["samples"]) for c in chunks) == 8
+    # Chunks of different sizes: a page across their boundaries still lists samples in order.
+    page = ws.http.get(
+        f"/api/leaderboards/{lb['id']}/runs/{run['id']}/samples",
+        params={"model_id": lm, "offset": 2, "limit": 5},
+    ).json()
+    assert [s["index"] for s in page["items"]] == [2, 3, 4, 5, 6] and page["total"] == 8
+    assert [s["expected"] for s in page["items"]] == [r["expected"] for r in (big + small)[2:7]]
 
 
 def test_a_line_longer_than_the_row_limit_is_a_bad_row(ws, stack, hf, llm):
