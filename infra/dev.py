@@ -11,7 +11,11 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
+from typing import IO
 
 from infra.emulator import DEFAULT_HOST, FirestoreEmulator
 
@@ -56,12 +60,26 @@ def _tick_forever(base_url: str, every: float, stopping: threading.Event) -> Non
             print(f"scheduler tick failed: {exc}", file=sys.stderr, flush=True)
 
 
-def main() -> int:
+@dataclass(frozen=True)
+class RunningStack:
+    base_url: str
+    emulator_host: str
+    token: str  # a fresh all-scopes token for the demo workspace
+
+
+@contextmanager
+def local_stack(*, log_stream: IO[str] | None = None) -> Iterator[RunningStack]:
+    """The whole stack, serving in the background until the block ends: the emulator (started,
+    or reused when one listens at FIRESTORE_EMULATOR_HOST), every function on PORT, the task
+    dispatcher, the scheduler tick. Settings come from the environment, as in production."""
     _defaults()
     from infra.gateway import serve
     from shared import bootstrap
     from shared.boot import boot
+    from shared.logs import setup_logging
 
+    if log_stream is not None:  # before boot(), which keeps the first handler installed
+        setup_logging(project=os.environ["GOOGLE_CLOUD_PROJECT"], stream=log_stream)
     # As each function does at start: settings checked, logs as structured JSON lines.
     boot("local stack")
     from shared.tasks.local import LocalDispatcher
@@ -75,42 +93,50 @@ def main() -> int:
     dispatcher = None
     try:
         server = serve("127.0.0.1", int(os.environ["PORT"]))
+        base_url = f"http://127.0.0.1:{server.port}"
         # Cloud Tasks, locally: tasks reach the workers through this same port.
-        dispatcher = LocalDispatcher(base_url=f"http://127.0.0.1:{server.port}")
+        dispatcher = LocalDispatcher(base_url=base_url)
         bootstrap.set_container(bootstrap.Container(queue=dispatcher))
         dispatcher.start()
         token = demo_token()
-        ticker = threading.Thread(
-            target=_tick_forever,
-            args=(
-                f"http://127.0.0.1:{server.port}",
-                bootstrap.container().settings.scheduler_tick_seconds,
-                stopping,
-            ),
-            daemon=True,
-        )
-        ticker.start()
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stopping.set()
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-        print(
-            f"Podium API on http://127.0.0.1:{server.port} "
-            f"(Firestore emulator {emulator.host_port}) "
-            f"- demo workspace token: {token}",
-            flush=True,
-        )
-        server.serve_forever()
+        every = bootstrap.container().settings.scheduler_tick_seconds
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=_tick_forever, args=(base_url, every, stopping), daemon=True
+        ).start()
+        yield RunningStack(base_url, emulator.host_port, token)
     finally:
+        stopping.set()
+        if server is not None:
+            server.shutdown()
         if dispatcher is not None:
             dispatcher.stop(timeout=5)
         if server is not None:
             server.server_close()
         emulator.stop()
-        print("stopped", file=sys.stderr, flush=True)
+
+
+def wait_for_signal() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stop.wait()
+
+
+def main() -> int:
+    with local_stack() as stack:
+        print(
+            f"Podium API on {stack.base_url} (Firestore emulator {stack.emulator_host}) "
+            f"- demo workspace token: {stack.token}",
+            flush=True,
+        )
+        wait_for_signal()
+    print("stopped", file=sys.stderr, flush=True)
     return 0
 
 

@@ -63,9 +63,12 @@ def build_handler(*, project: str | None, stream: IO[str] | None = None) -> logg
     return handler
 
 
-def setup_logging(*, project: str | None, level: int = logging.INFO) -> None:
-    """Route every logger through one structured handler on stdout. Idempotent: the local
-    gateway imports several functions into one process."""
+def setup_logging(
+    *, project: str | None, level: int = logging.INFO, stream: IO[str] | None = None
+) -> None:
+    """Route every logger through one structured handler on stdout (or ``stream``: the demo
+    keeps the terminal for its own output). Idempotent: the local gateway imports several
+    functions into one process."""
     root = logging.getLogger()
     if any(isinstance(h, _PodiumHandler) for h in root.handlers):
         return
@@ -74,7 +77,7 @@ def setup_logging(*, project: str | None, level: int = logging.INFO) -> None:
     for existing in list(root.handlers):
         if _writes_to_console(existing):
             root.removeHandler(existing)
-    root.addHandler(build_handler(project=project))
+    root.addHandler(build_handler(project=project, stream=stream))
     root.setLevel(level)
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
