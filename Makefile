@@ -10,7 +10,7 @@ PIP    := -m pip install --quiet --disable-pip-version-check
 UV_VERSION := 0.13.8
 UV     := .venv-lock/bin/uv
 
-.PHONY: dev test lint unit fmt bench fuzz clean lock
+.PHONY: demo dev test lint unit fmt bench fuzz clean lock
 
 # Exactly the runtime tree deploy bundles install (requirements.lock, hash-checked), then the
 # dev tools, constrained so that none of them moves a runtime package.
@@ -47,6 +47,11 @@ lock: $(UV)
 	$(UV) pip compile requirements.txt --output-file requirements.lock --generate-hashes \
 		--universal --python-version 3.11 --index-url https://pypi.org/simple \
 		--custom-compile-command "make lock" --quiet $(UV_ARGS)
+
+## The main job on real local models: the stack, a llama.cpp server per candidate, the shipped
+## dataset, a run with a progress bar and the ranking. DEMO_ONCE=1 exits after the table.
+demo: $(STAMP) $(MODELS_STAMP)
+	$(PY) -m infra.demo
 
 ## Local stack: Firestore emulator, every function on one port ($${PORT:-8080}), task dispatch, scheduler tick.
 dev: $(STAMP)
