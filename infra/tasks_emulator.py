@@ -23,7 +23,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from typing import IO, Final
 import grpc  # type: ignore[import-untyped]
 from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+from infra.processes import free_port
 
 EMULATOR_VERSION: Final = "0.6.2"
 # Upstream leaves its dependencies open; these are the versions it was verified with, so a new
@@ -115,7 +116,7 @@ def tasks_emulator(
     """Install if needed, start the emulator on ``port`` (a free one by default), wait until it
     answers, yield it, and stop it. Raises EmulatorUnavailable when any step fails."""
     executable = ensure_installed(venv)
-    port = port or _free_port()
+    port = port or free_port()
     command = [str(executable), "start", "--port", str(port)]
     if max_retries is not None:
         command += ["--max-retries", str(max_retries)]
@@ -192,13 +193,6 @@ def _install_lock(venv: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def main() -> None:

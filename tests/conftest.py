@@ -9,7 +9,6 @@ An emulator that cannot start fails the run: a skipped suite would hide a broken
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,14 +18,9 @@ import httpx
 import pytest
 
 from infra.emulator import FirestoreEmulator
+from infra.processes import free_port
 
 PROJECT = "demo-podium-test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # Reserved at import: parametrized tests build dataset URLs from it at collection time.

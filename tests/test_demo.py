@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 
-from tests.conftest import free_port
+from infra.processes import free_port
 from tests.test_auth import ROOT
 
 

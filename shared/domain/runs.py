@@ -167,10 +167,6 @@ def exact_options_problem(eval_metadata: dict[str, Any] | None) -> str | None:
     return None
 
 
-def chunk_count(samples: int, chunk_size: int) -> int:
-    return max(1, -(-samples // chunk_size))
-
-
 def row_bytes(row: dict[str, Any]) -> int:
     return len(json.dumps(row, ensure_ascii=False).encode("utf-8", "surrogatepass"))
 

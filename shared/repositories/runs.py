@@ -278,6 +278,15 @@ class RunRepository:
             )
         return [d.to_dict() or {} for d in query.stream()]
 
+    def cell_states(self, ws: str, lb_id: str, run_id: str) -> dict[tuple[str, int], str]:
+        """(model, chunk) -> state of every cell written, without reading their samples."""
+        query = self._cells(ws, lb_id, run_id).select(["leaderboard_model_id", "chunk", "state"])
+        states: dict[tuple[str, int], str] = {}
+        for snap in query.stream():
+            c = snap.to_dict() or {}
+            states[(c["leaderboard_model_id"], c["chunk"])] = c["state"]
+        return states
+
     def progress(self, ws: str, lb_id: str, run_id: str) -> tuple[int, int]:
         """(scored cells, scored samples): two aggregations, no document reads."""
         query = self._cells(ws, lb_id, run_id).where(

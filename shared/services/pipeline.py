@@ -188,10 +188,11 @@ class Pipeline:
         """Enqueue every cell's next step. A resumption skips what is done, and enqueues
         judging or finalizing where that is what a cell or the run waits for."""
         chunks = run["plan"]["chunks"]
-        states: dict[tuple[str, int], str] = {}
-        if ref.resume:
-            for c in self.runs.cells(ref.workspace_id, ref.leaderboard_id, ref.run_id):
-                states[(c["leaderboard_model_id"], c["chunk"])] = c["state"]
+        states = (
+            self.runs.cell_states(ref.workspace_id, ref.leaderboard_id, ref.run_id)
+            if ref.resume
+            else {}
+        )
         jobs = [
             (m, c)
             for m in run["model_ids"]
@@ -264,7 +265,6 @@ class Pipeline:
             ],
             "truncated": data.truncated,
             "chunk_size": size,
-            "chunk_starts": chunk_starts(chunks),
             "created_at": self.clock(),
         }
         if self.runs.get_version(ref.workspace_id, ref.leaderboard_id, version_id) is None:
@@ -288,7 +288,7 @@ class Pipeline:
                 "dataset_version": {
                     k: v
                     for k, v in version.items()
-                    if k not in ("created_at", "etag", "chunk_size", "chunk_starts")
+                    if k not in ("created_at", "etag", "chunk_size")
                 },
             },
         )

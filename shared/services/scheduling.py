@@ -95,14 +95,12 @@ def _resume_if_stalled(
     fail_run: FailRun,
 ) -> None:
     ws, lb_id, run_id = run["workspace_id"], run["leaderboard_id"], run["id"]
+    # A queued run has no cells yet: only a running one is worth the query.
+    last_write = (
+        runs.last_cell_write(ws, lb_id, run_id) if run["status"] == RunStatus.RUNNING else None
+    )
     progress_at = max(
-        t
-        for t in (
-            run.get("created_at"),
-            run.get("started_at"),
-            runs.last_cell_write(ws, lb_id, run_id),
-        )
-        if t is not None
+        t for t in (run.get("created_at"), run.get("started_at"), last_write) if t is not None
     )
     healed_at = run.get("healed_at")
     quiet_since = max(progress_at, healed_at) if healed_at else progress_at
