@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.processes import free_port
+from infra.processes import answers_ok, free_port, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_VENV = ROOT / ".venv-models"
@@ -147,25 +143,12 @@ class ModelServer:
         )
 
     def _healthy(self) -> bool:
-        try:
-            url = f"http://127.0.0.1:{self.port}/health"
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return bool(resp.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        return answers_ok(f"http://127.0.0.1:{self.port}/health", timeout=2)
 
     def stop(self) -> None:
-        if self._proc is None:
-            return
-        try:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            self._proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=10)
-        self._proc = None
+        if self._proc is not None:
+            stop_group(self._proc)
+            self._proc = None
 
     def __enter__(self) -> ModelServer:
         return self.start()

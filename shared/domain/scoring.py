@@ -144,6 +144,31 @@ wording. Judge correctness before style; length is not quality."""
 
 _VERDICT_FORMAT = '{"score": <integer 0-10>, "reason": "<one sentence>"}'
 
+# The verdict's shape as a structured-output schema (OpenAI's ``response_format``, which
+# OpenRouter forwards to models that support it and llama.cpp's server turns into a grammar).
+# A model that honours it cannot reply off the format, so a small or chatty judge still yields
+# a verdict; one that does not support it gets the same prompt and is parsed as before.
+# Strict mode wants every property required and no others.
+JUDGE_RESPONSE_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "verdict",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "score": {"type": "integer", "minimum": 0, "maximum": JUDGE_SCALE_MAX},
+                "reason": {"type": "string"},
+            },
+            "required": ["score", "reason"],
+            "additionalProperties": False,
+        },
+    },
+}
+# What every judge call sends: greedy decoding, so the same answer gets the same verdict (and
+# a cached verdict is the one a fresh call would give), and the verdict's schema.
+JUDGE_PARAMETERS: dict[str, Any] = {"temperature": 0, "response_format": JUDGE_RESPONSE_FORMAT}
+
 
 def _block_tag(*parts: str) -> str:
     # The tags that fence the data carry a digest of that very data, so an answer cannot contain
