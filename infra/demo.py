@@ -79,9 +79,11 @@ def main() -> int:
         say(f"Starting {len(CANDIDATES) + 1} llama.cpp servers ({SMOLLM2_135M.name}) ...")
         servers = [
             stack.enter_context(ModelServer(SMOLLM2_135M, slots=SLOTS, log_dir=LOGS))
-            for _ in range(len(CANDIDATES) + 1)
+            for _ in CANDIDATES
         ]
-        judge = servers.pop()
+        # Two threads: the judge works mostly once the candidates have answered, and its
+        # prompts (rubric, answer and reference) are several times longer than theirs.
+        judge = stack.enter_context(ModelServer(SMOLLM2_135M, slots=SLOTS, threads=2, log_dir=LOGS))
         os.environ["OPENROUTER_BASE_URL"] = judge.base_url
         log = stack.enter_context((LOGS / "stack.log").open("a"))
         podium = stack.enter_context(local_stack(log_stream=log))

@@ -9,7 +9,10 @@ stopped with the stack. It speaks OpenAI's chat completions at ``base_url`` (``â
 
 ``-t 1``: one thread per server. Measured here, two servers at two threads each beside Podium
 ran three times slower than at one, on two cores. ``-np`` (slots) bounds the requests decoded
-at once; a candidate's SAMPLE_CONCURRENCY above it would measure queueing as latency.
+at once; a candidate's SAMPLE_CONCURRENCY above it would measure queueing as latency. ``-n``
+caps any one reply (a request's own ``max_tokens`` may ask for less): a small model sometimes
+never closes a string, and without a cap such a reply runs on to the end of its slot's context,
+holding a slot and the CPU for tens of seconds.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class ModelServer:
         slots: int = 4,
         threads: int = 1,
         context: int = 4096,
+        max_output_tokens: int = 256,
         venv: Path = MODELS_VENV,
         log_dir: Path | None = None,
     ) -> None:
@@ -84,6 +88,7 @@ class ModelServer:
         self.slots = slots
         self.threads = threads
         self.context = context
+        self.max_output_tokens = max_output_tokens
         self.venv = venv
         self.log_path = (log_dir or Path(tempfile.mkdtemp(prefix="podium-model-"))) / (
             f"llama-server-{self.port}.log"
@@ -125,7 +130,8 @@ class ModelServer:
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             [str(binary), "-m", str(weights), "--host", "127.0.0.1", "--port", str(self.port),
-             "-t", str(self.threads), "-np", str(self.slots), "-c", str(self.context)],
+             "-t", str(self.threads), "-np", str(self.slots), "-c", str(self.context),
+             "-n", str(self.max_output_tokens)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() takes it down whole
         )  # fmt: skip
