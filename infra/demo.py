@@ -62,6 +62,10 @@ JUDGED: dict[str, Any] = _TASK | {
         "answer, 0 if it is a different number or no number."
     },
 }
+# The judged run takes the first 12 sums (the schedule's dataset limit, which every run applies):
+# judge prompts are several times longer than the candidates' and decoded under the verdict's
+# grammar, so on two cores each judged answer costs about ten times an answer.
+JUDGED_ROWS = 12
 CANDIDATES: list[tuple[str, dict[str, Any]]] = [
     ("SmolLM2-135M greedy", {"temperature": 0, "max_tokens": 24}),
     ("SmolLM2-135M sampled (T=1.0)", {"temperature": 1.0, "top_p": 0.95, "max_tokens": 24}),
@@ -97,7 +101,8 @@ def main() -> int:
         dataset = {"dataset_url": host.url_for("arithmetic.jsonl")}
         ids: list[str] = []
         failed: list[str] = []
-        for title, spec in (("Exact match", EXACT), (f"Judged by {JUDGE_MODEL}", JUDGED)):
+        judged = f"Judged by {JUDGE_MODEL}, on the first {JUDGED_ROWS} sums"
+        for title, spec in (("Exact match", EXACT), (judged, JUDGED)):
             say(f"\n{title}")
             lb_id, run = run_demo(api, spec | dataset, servers)
             ids.append(lb_id)
@@ -123,6 +128,10 @@ def run_demo(
     api: httpx.Client, spec: dict[str, Any], servers: list[ModelServer]
 ) -> tuple[str, Any]:
     lb = checked(api.post("/api/leaderboards", json=spec))
+    if spec["eval_type"] == "judge":
+        limit = {"auto": False, "rows": JUDGED_ROWS, "algorithm": "FIRST_N"}
+        schedule = {"version": 2, "dataset": {"mode": "LIMIT", "limit": limit}}
+        checked(api.patch(f"/api/leaderboards/{lb['id']}", json=schedule))
     for (name, parameters), server in zip(CANDIDATES, servers, strict=True):
         candidate = {"name": name, "platform": "Custom", "model_url": server.base_url}
         path = f"/api/leaderboards/{lb['id']}/models"

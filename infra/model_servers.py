@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.processes import answers_ok, free_port, stop_group
+from infra.processes import answers_ok, die_with_parent, free_port, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_VENV = ROOT / ".venv-models"
@@ -134,6 +134,7 @@ class ModelServer:
              "-n", str(self.max_output_tokens)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() takes it down whole
+            preexec_fn=die_with_parent,  # and no server outlives a killed stack
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
