@@ -85,9 +85,9 @@ def main() -> int:
             stack.enter_context(ModelServer(SMOLLM2_135M, slots=SLOTS, log_dir=LOGS))
             for _ in CANDIDATES
         ]
-        # Two threads: the judge works mostly once the candidates have answered, and its
-        # prompts (rubric, answer and reference) are several times longer than theirs.
-        judge = stack.enter_context(ModelServer(SMOLLM2_135M, slots=SLOTS, threads=2, log_dir=LOGS))
+        # One thread, like the others: ggml's threads spin while they wait for each other, so
+        # on a busy two-core machine a second thread made the judge several times slower.
+        judge = stack.enter_context(ModelServer(SMOLLM2_135M, slots=SLOTS, log_dir=LOGS))
         os.environ["OPENROUTER_BASE_URL"] = judge.base_url
         log = stack.enter_context((LOGS / "stack.log").open("a"))
         podium = stack.enter_context(local_stack(log_stream=log))

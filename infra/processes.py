@@ -45,9 +45,10 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def die_with_parent() -> None:
-    """A ``preexec_fn``: on Linux, the child gets SIGTERM when the process that started it dies,
-    even by SIGKILL, when no ``finally`` runs (a timed-out test, an OOM kill). Elsewhere a
-    no-op; ``stop_group`` remains the normal way down."""
+    """A ``preexec_fn``: on Linux, the child gets SIGKILL when the process that started it dies,
+    even by SIGKILL, when no ``finally`` runs (a timed-out test, an OOM kill). SIGKILL, not
+    SIGTERM: llama.cpp's server sometimes hangs in its exit path after a SIGTERM, and a model
+    server has nothing to save. Elsewhere a no-op; ``stop_group`` remains the normal way down."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
