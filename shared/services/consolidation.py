@@ -232,7 +232,6 @@ def _row(event: Doc) -> Doc:
         "event_key": event["key"],
         "event_id": event.get("event_id"),
         "output": event.get("output"),
-        "received_at": event["received_at"],
     }
 
 
