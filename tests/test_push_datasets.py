@@ -3,6 +3,8 @@ run), the dataset views, dataset limits on runs, and once-only consolidation."""
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -177,13 +179,11 @@ def test_a_crash_before_marking_is_mended_by_the_next_consolidation(ws, llm):
     real = c.events.mark_consumed
     c.events.mark_consumed = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash"))
     try:
-        try:
+        with contextlib.suppress(RuntimeError):
             consolidation.consolidate(
                 events=c.events, leaderboards=c.leaderboards, clock=c.clock, chunk_size=5,
                 ws=ws.id, lb_id=lb["id"], reason="events",
             )  # fmt: skip
-        except RuntimeError:
-            pass
     finally:
         del c.events.mark_consumed
     assert c.events.mark_consumed == real
@@ -264,7 +264,5 @@ def test_last_n_first_n_and_seeded_random_n(ws, stack, llm):
     assert selection["algorithm"] == "RANDOM_N" and selection["rows"] == 4
     assert selection["seed"] == one["dataset_version"]["content_sha256"]
     # The recorded seed reproduces the draw.
-    import random
-
     expected = sorted(random.Random(selection["seed"]).sample(range(9), 4))
     assert picked == [inputs[i] for i in expected]
