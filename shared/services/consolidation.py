@@ -104,7 +104,8 @@ def consolidate(
         if transform is not None:
             merged, changes = transform(merged)
         kept = _cap(merged, lb)
-        kept_keys = {r.get("event_key") for r in kept}
+        kept_ids = {_identity(r) for r in kept}
+        previous_ids = {_identity(r) for r in previous_rows}
         rows = [{**r, "index": i} for i, r in enumerate(kept)]
         consumed = [e["key"] for e in pending]
         version_id = _version_id(current_id, consumed, rows, request_id or "")
@@ -129,10 +130,8 @@ def consolidate(
             "reason": reason,
             "previous_id": current_id,
             "changes": {
-                "added": sum(1 for e in fresh if e["key"] in kept_keys),
-                "removed": sum(1 for r in previous_rows if r.get("event_key") not in kept_keys)
-                if transform is None
-                else max(0, len(previous_rows) + len(fresh) - len(rows)),
+                "added": len(kept_ids - previous_ids),
+                "removed": len(previous_ids - kept_ids),
                 **changes,
             },
         }
@@ -233,6 +232,11 @@ def _row(event: Doc) -> Doc:
         "event_id": event.get("event_id"),
         "output": event.get("output"),
     }
+
+
+def _identity(row: Doc) -> str:
+    """What makes a row the same row across versions: its event, or (file rows) its input."""
+    return str(row.get("event_key") or "input:" + str(row.get("input")))
 
 
 def _cap(rows: list[Doc], lb: Doc) -> list[Doc]:
