@@ -264,8 +264,13 @@ class EventRepository:
     def _pending_query(self, ws: str, lb_id: str) -> Any:
         return self._events(ws, lb_id).where(filter=firestore.FieldFilter("pending", "==", True))
 
-    def pending_count(self, ws: str, lb_id: str) -> int:
-        agg = aggregation.AggregationQuery(self._pending_query(ws, lb_id))
+    def pending_count(self, ws: str, lb_id: str, *, at_most: int | None = None) -> int:
+        """Events not yet in a version; with ``at_most``, counted only that far (the cost of a
+        count grows with what it counts, and a push only asks whether a threshold is met)."""
+        query = self._pending_query(ws, lb_id)
+        if at_most is not None:
+            query = query.limit(at_most)
+        agg = aggregation.AggregationQuery(query)
         agg.count(alias="n")
         row: Any = agg.get()[0]
         return int(row[0].value)

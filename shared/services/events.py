@@ -149,7 +149,7 @@ def _maybe_consolidate(
     """Enough events wait: ask for a version. Named by the version it will follow, so the
     pushes that cross the count together ask once."""
     every = int(lb.get("consolidate_every_events") or 500)
-    if events.pending_count(ws, lb_id) >= every:
+    if events.pending_count(ws, lb_id, at_most=every) >= every:
         state = lb.get("dataset_state") or {}
         enqueue_consolidation(
             queue, ws, lb_id, reason=REASON_EVENTS, generation=str(state.get("current"))
