@@ -82,9 +82,10 @@ def main() -> None:
                 "dedupe": True,
                 "daily_event_limit": 1_000_000,
                 "monthly_event_limit": 10_000_000,
-                # Consolidation is a task of its own; here it would only compete for the CPU.
-                "consolidate_every_events": 100_000,
-                "max_samples_to_gather": 100_000,
+                # As a busy app would set it: a version every 500 events, built by its own
+                # task on the same instance while the pushes go on.
+                "consolidate_every_events": 500,
+                "max_samples_to_gather": 1000,
             },
         ).json()
         lb_id = lb["id"]
@@ -131,6 +132,8 @@ def main() -> None:
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
+        dispatcher.join(timeout=120)
+        versions = admin.get(f"/api/leaderboards/{lb_id}/dataset/versions?limit=1").json()
         stored = int(admin.get(f"/api/leaderboards/{lb_id}/events?limit=1").json()["total"])
         usage = admin.get(f"/api/leaderboards/{lb_id}/dataset").json()["today"]["count"]
     finally:
@@ -158,6 +161,7 @@ def main() -> None:
         f"{'stored / counted':24} {stored:10d} / {usage}   "
         f"{'no event lost or double-counted' if consistent else 'MISMATCH'}"
     )
+    print(f"{'dataset versions made':24} {versions['total']:10d}   (every 500 events, meanwhile)")
     if not consistent:
         raise SystemExit(1)
 
