@@ -230,3 +230,28 @@ def test_limits_hold_exactly_under_concurrency(ws):
     # 240 offered, 137 fit: exactly that many stored, and every stored one was answered.
     assert sum(accepted) == 137
     assert events_total(ws, lb["id"]) == 137
+
+
+def test_limits_are_reached_exactly_across_days_whatever_shards_were_used(ws):
+    """The clock driven through the repository's windows: 5 a day, 7 a month. The first day
+    spends the daily quota on whatever shards the pushes drew; the second day still gets the
+    month's last 2, though other shards hold them (the slow path moves them)."""
+    from shared.repositories.events import Windows
+
+    lb = push_lb(ws, daily_event_limit=5, monthly_event_limit=7)
+    repo = ws.container.events
+
+    def store(day: str, keys: list[str]) -> Any:
+        windows = Windows(day=day, month=day[:7], daily_limit=5, monthly_limit=7)
+        return repo.store(ws.id, lb["id"], [(k, {"key": k}) for k in keys], windows)
+
+    for i in range(6):  # one at a time: each push draws its own shard
+        out = store("2026-03-30", [f"a{i}"])
+    assert out.refused == {"a5": "daily_event_limit"}
+    first = store("2026-03-31", ["b0", "b1", "b2"])
+    assert sorted(first.stored) == ["b0", "b1"]
+    assert first.refused == {"b2": "monthly_event_limit"}
+    # A new month starts from zero.
+    assert len(store("2026-04-01", [f"c{i}" for i in range(6)]).stored) == 5
+    assert repo.usage(ws.id, lb["id"], "2026-03-31", "2026-03") == (2, 7)
+    assert repo.usage(ws.id, lb["id"], "2026-04-01", "2026-04") == (5, 5)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,46 +111,39 @@ class EventRepository:
     ) -> None:
         day_caps = shard_caps(windows.daily_limit)
         month_caps = shard_caps(windows.monthly_limit)
-        # Only shards with quota are worth visiting; start at a random one to spread writers.
-        usable = [i for i in range(COUNTER_SHARDS) if day_caps[i] > 0 and month_caps[i] > 0]
-        random.shuffle(usable)
-        todo = list(events)
-        spent = {DAILY: 0, MONTHLY: 0}  # shards whose quota ran out, and on which limit
-        for shard in usable:
-            if not todo:
-                break
-            todo, why = self._store_on_shard(
-                ws, lb_id, todo, windows, shard, day_caps[shard], month_caps[shard], outcome
-            )
-            if why is not None:
-                spent[why] += 1
-        if todo:
-            # Every shard is spent: the monthly limit when its quota ran out anywhere the daily
-            # one did not (it is the one that waits longer).
-            reason = MONTHLY if spent[MONTHLY] else DAILY
-            for key, _ in todo:
-                outcome.refused[key] = reason
+        # A random shard spreads the writers; its own quota is the fast path.
+        shard = random.randrange(COUNTER_SHARDS)
+
+        def own(n: int) -> tuple[int, str | None]:
+            return self._reserve(ws, lb_id, windows, shard, day_caps[shard], month_caps[shard], n)
+
+        def borrowed(n: int) -> tuple[int, str | None]:
+            return self._borrow(ws, lb_id, windows, shard, day_caps, month_caps, n)
+
+        todo, why = self._store_on_shard(ws, lb_id, events, own, shard, windows, outcome)
+        if todo:  # that shard is spent: the slow path takes what the others have left
+            todo, why = self._store_on_shard(ws, lb_id, todo, borrowed, shard, windows, outcome)
+        for key, _ in todo:
+            outcome.refused[key] = why or DAILY
 
     def _store_on_shard(
         self,
         ws: str,
         lb_id: str,
         events: list[tuple[str, Doc]],
-        windows: Windows,
+        reserve: Callable[[int], tuple[int, str | None]],
         shard: int,
-        day_cap: int,
-        month_cap: int,
+        windows: Windows,
         outcome: StoreOutcome,
     ) -> tuple[list[tuple[str, Doc]], str | None]:
-        """Store what this shard's quota allows; returns the events left over and, when the
-        quota ran out, which limit's.
+        """Store what ``reserve`` grants; returns the events left over and, when the quota ran
+        out, which limit's.
 
-        Quota is reserved first (a transaction over the shard's two counters only), then the
-        events are created, each only if absent; one that a concurrent push stored meanwhile
-        is a duplicate and gives its quota back. Reading the events inside the counter
-        transaction instead would make overlapping batches wait on each other's locks.
-        A crash between the two steps leaves quota counted for events never stored: the limit
-        can then be reached early, never exceeded.
+        Quota is reserved first, then the events are created, each only if absent; one that a
+        concurrent push stored meanwhile is a duplicate and gives its quota back. (Reading the
+        events inside a transaction with the counters instead makes overlapping batches wait
+        on each other's locks.) A crash between the two steps leaves quota counted for events
+        never stored: the limit can then be reached early, never exceeded.
         """
         col = self._events(ws, lb_id)
         existing = {
@@ -160,11 +153,11 @@ class EventRepository:
         outcome.duplicates.extend(k for k, _ in events if k in existing)
         if not fresh:
             return [], None
-        take, why = self._reserve(ws, lb_id, windows, shard, day_cap, month_cap, len(fresh))
+        take, why = reserve(len(fresh))
         stored = self._create_all(col, fresh[:take])
         raced = [k for k, _ in fresh[:take] if k not in stored]
         if raced:
-            self._reserve(ws, lb_id, windows, shard, day_cap, month_cap, -len(raced))
+            self._reserve(ws, lb_id, windows, shard, 0, 0, -len(raced))
             outcome.duplicates.extend(raced)
         outcome.stored.extend(k for k, _ in fresh[:take] if k in stored)
         return fresh[take:], why
@@ -185,20 +178,19 @@ class EventRepository:
         One document per (month, shard) holds both counts, written on a precondition (its
         update time as read), not in a transaction: concurrent transactions that read the
         same counter and then write it wait on each other's read locks (the emulator until
-        its lock timeout), where a failed precondition just reads again.
+        its lock timeout), where a failed precondition just reads again. A shard's quota is
+        its share of the limit plus what it borrowed (``adj``, ``adj_days``), less what it lent.
         """
         ref = self._counter(ws, lb_id, windows.month, shard)
-        day = "d" + windows.day.replace("-", "")
+        day = _day_key(windows.day)
         for attempt in range(COUNTER_ATTEMPTS):
             snap = ref.get()
             doc = (snap.to_dict() or {}) if snap.exists else {}
-            month_count = int(doc.get("count", 0))
-            day_count = int((doc.get("days") or {}).get(day, 0))
-            room_day, room_month = day_cap - day_count, month_cap - month_count
-            take = wanted if wanted < 0 else max(0, min(wanted, room_day, room_month))
+            c = _Counts.of(doc, day, day_cap, month_cap)
+            take = wanted if wanted < 0 else max(0, min(wanted, c.room_day, c.room_month))
             why = None
             if take < wanted:
-                why = MONTHLY if room_month <= room_day else DAILY
+                why = MONTHLY if c.room_month <= c.room_day else DAILY
             if not take:
                 return 0, why
             try:
@@ -213,13 +205,106 @@ class EventRepository:
                     )
                 else:
                     ref.update(
-                        {"count": month_count + take, f"days.{day}": day_count + take},
+                        {"count": c.month + take, f"days.{day}": c.day + take},
                         option=self._db.write_option(last_update_time=snap.update_time),
                     )
                 return take, why
             except (AlreadyExists, Conflict, FailedPrecondition):
                 time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # another push won
         raise TransientFailure("Too many concurrent pushes; retry shortly", retry_after=1)
+
+    def _borrow(
+        self,
+        ws: str,
+        lb_id: str,
+        windows: Windows,
+        shard: int,
+        day_caps: list[int],
+        month_caps: list[int],
+        wanted: int,
+    ) -> tuple[int, str | None]:
+        """The slow path, once ``shard`` is spent: move the quota other shards have left to
+        it, and take up to ``wanted`` there, in one atomic batch whose every write is
+        conditional on its document as read. What the shards can grant together is what the
+        limits have left, so a push is refused only when a limit is really reached; every
+        shard's quota still adds up to the limit, so the fast path stays exact.
+        """
+        day = _day_key(windows.day)
+        refs = [self._counter(ws, lb_id, windows.month, i) for i in range(COUNTER_SHARDS)]
+        for attempt in range(COUNTER_ATTEMPTS):
+            snaps = {s.reference.id: s for s in self._db.get_all(refs)}
+            counts = []
+            for i, ref in enumerate(refs):
+                snap = snaps.get(ref.id)
+                doc = (snap.to_dict() or {}) if snap is not None and snap.exists else {}
+                counts.append(_Counts.of(doc, day, day_caps[i], month_caps[i]))
+            spare_day = sum(max(0, c.room_day) for c in counts)
+            spare_month = sum(max(0, c.room_month) for c in counts)
+            take = max(0, min(wanted, spare_day, spare_month))
+            why = None if take == wanted else (MONTHLY if spare_month <= spare_day else DAILY)
+            if not take:
+                return 0, why
+            need_day = max(0, take - max(0, counts[shard].room_day))
+            need_month = max(0, take - max(0, counts[shard].room_month))
+            batch = self._db.batch()
+            lent_day = lent_month = 0
+            for i, (ref, c) in enumerate(zip(refs, counts, strict=True)):
+                if i == shard:
+                    continue
+                give_day = min(max(0, c.room_day), need_day - lent_day)
+                give_month = min(max(0, c.room_month), need_month - lent_month)
+                if give_day or give_month:
+                    lent_day, lent_month = lent_day + give_day, lent_month + give_month
+                    self._write(
+                        batch,
+                        ref,
+                        snaps.get(ref.id),
+                        windows,
+                        i,
+                        {
+                            "adj": c.adj - give_month,
+                            f"adj_days.{day}": c.adj_day - give_day,
+                        },
+                    )
+            me = counts[shard]
+            self._write(
+                batch,
+                refs[shard],
+                snaps.get(refs[shard].id),
+                windows,
+                shard,
+                {
+                    "count": me.month + take,
+                    f"days.{day}": me.day + take,
+                    "adj": me.adj + lent_month,
+                    f"adj_days.{day}": me.adj_day + lent_day,
+                },
+            )
+            try:
+                batch.commit()
+                return take, why
+            except (AlreadyExists, Conflict, FailedPrecondition):
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        raise TransientFailure("Too many concurrent pushes; retry shortly", retry_after=1)
+
+    def _write(
+        self, batch: Any, ref: Any, snap: Any, windows: Windows, shard: int, fields: Doc
+    ) -> None:
+        """A counter write in ``batch``, conditional on the document as read (created if it
+        did not exist, which fails if it does by now)."""
+        if snap is None or not snap.exists:
+            doc: Doc = {"window": windows.month, "shard": shard, "count": 0, "days": {}}
+            for path, value in fields.items():  # "a.b" paths into a fresh document
+                head, _, tail = path.partition(".")
+                if tail:
+                    doc.setdefault(head, {})[tail] = value
+                else:
+                    doc[head] = value
+            batch.create(ref, doc)
+        else:
+            batch.update(
+                ref, fields, option=self._db.write_option(last_update_time=snap.update_time)
+            )
 
     def _create_all(self, col: Any, events: list[tuple[str, Doc]]) -> set[str]:
         """Create each event if absent; the keys created. One batch normally; when a twin got
@@ -245,7 +330,7 @@ class EventRepository:
         """Events counted today and this month, over all shards."""
         refs = [self._counter(ws, lb_id, month, i) for i in range(COUNTER_SHARDS)]
         docs = [s.to_dict() or {} for s in self._db.get_all(refs) if s.exists]
-        key = "d" + day.replace("-", "")
+        key = _day_key(day)
         today = sum(int((d.get("days") or {}).get(key, 0)) for d in docs)
         return today, sum(int(d.get("count", 0)) for d in docs)
 
@@ -388,3 +473,27 @@ class EventRepository:
         col = self._versions(ws, lb_id).document(version_id).collection("chunks")
         for snap in col.order_by("index").stream():
             yield from (snap.to_dict() or {}).get("samples", [])
+
+
+def _day_key(day: str) -> str:
+    return "d" + day.replace("-", "")
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """One shard's counts and the quota it has left (its share, plus borrowed, less lent)."""
+
+    day: int
+    month: int
+    adj_day: int
+    adj: int
+    room_day: int
+    room_month: int
+
+    @classmethod
+    def of(cls, doc: Doc, day: str, day_cap: int, month_cap: int) -> _Counts:
+        d = int((doc.get("days") or {}).get(day, 0))
+        m = int(doc.get("count", 0))
+        adj_d = int((doc.get("adj_days") or {}).get(day, 0))
+        adj_m = int(doc.get("adj", 0))
+        return cls(d, m, adj_d, adj_m, day_cap + adj_d - d, month_cap + adj_m - m)
