@@ -266,3 +266,57 @@ def test_last_n_first_n_and_seeded_random_n(ws, stack, llm):
     # The recorded seed reproduces the draw.
     expected = sorted(random.Random(selection["seed"]).sample(range(9), 4))
     assert picked == [inputs[i] for i in expected]
+
+
+def test_pushes_interleaved_with_duplicate_consolidations_lose_nothing(ws, llm):
+    """Producers push while consolidations (duplicates of each other) run: in the end every
+    event is in the current version exactly once, and nothing is left pending."""
+    lb = push_lb(ws, consolidate_every_events=1000, max_samples_to_gather=10_000)
+    c = ws.container
+    events = qa(llm, 120)
+    stop = threading.Event()
+
+    def consolidate_until_stopped() -> None:
+        while not stop.wait(0.05):
+            consolidation.consolidate(
+                events=c.events, leaderboards=c.leaderboards, clock=c.clock, chunk_size=5,
+                ws=ws.id, lb_id=lb["id"], reason="events",
+            )  # fmt: skip
+
+    def producer(part: list[dict[str, Any]]) -> None:
+        client = ws.client(ws.token)
+        for i in range(0, len(part), 10):
+            resp = client.post(
+                f"/api/leaderboards/{lb['id']}/events", json={"events": part[i : i + 10]}
+            )
+            assert resp.status_code == 202, resp.text
+
+    workers = [threading.Thread(target=consolidate_until_stopped) for _ in range(2)]
+    producers = [threading.Thread(target=producer, args=(events[p::3],)) for p in range(3)]
+    for t in workers + producers:
+        t.start()
+    for t in producers:
+        t.join()
+    stop.set()
+    for t in workers:
+        t.join()
+    consolidation.consolidate(
+        events=c.events, leaderboards=c.leaderboards, clock=c.clock, chunk_size=5,
+        ws=ws.id, lb_id=lb["id"], reason="events",
+    )  # fmt: skip
+    current = dataset(ws, lb["id"])
+    assert current["pending_events"] == 0
+    inputs = [r["input"] for r in rows_of(ws, lb["id"], current["current_version"]["id"])]
+    assert sorted(inputs) == sorted(e["input"] for e in events)
+    # Each version's additions add up to the events: none taken in twice.
+    added, offset = 0, 0
+    while True:
+        page = ws.http.get(
+            f"/api/leaderboards/{lb['id']}/dataset/versions",
+            params={"limit": 100, "offset": offset},
+        ).json()
+        added += sum(v["changes"]["added"] for v in page["items"])
+        offset += 100
+        if offset >= page["total"]:
+            break
+    assert added == 120
