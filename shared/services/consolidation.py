@@ -146,7 +146,9 @@ def consolidate(
             # A GET leaderboard's improved version stands for this file only.
             "url": lb.get("dataset_url"),
         }
-        lb_fields = {"dataset_state": new_state, "push_due_at": now + timedelta(hours=hours)}
+        lb_fields: Doc = {"dataset_state": new_state}
+        if lb.get("dataset_type") == DatasetType.PUSH:  # the hours count from this version
+            lb_fields["push_due_at"] = now + timedelta(hours=hours)
         if events.commit_version(
             ws, lb_id, expected_current=current_id, meta=meta, lb_fields=lb_fields
         ):
