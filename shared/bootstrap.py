@@ -19,12 +19,13 @@ from shared.http.api import Call, Reply, Route
 from shared.providers.factory import ProviderFactory
 from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
 from shared.providers.url_safety import OutboundGuard, check_outbound_url
+from shared.repositories.events import EventRepository
 from shared.repositories.leaderboards import LeaderboardRepository
 from shared.repositories.runs import RunRepository
 from shared.repositories.schedules import ScheduleRepository
 from shared.repositories.workspaces import TokenRepository, WorkspaceRepository
 from shared.secrets import SecretBox
-from shared.services import access
+from shared.services import access, consolidation
 from shared.services.pipeline import Pipeline, PipelineConfig
 from shared.tasks.cloud import CloudTasksQueue
 from shared.tasks.queue import TaskQueue
@@ -63,6 +64,10 @@ class Container:
     @cached_property
     def runs(self) -> RunRepository:
         return RunRepository(self.db)
+
+    @cached_property
+    def events(self) -> EventRepository:
+        return EventRepository(self.db)
 
     @cached_property
     def schedules(self) -> ScheduleRepository:
@@ -139,6 +144,17 @@ class Container:
             url_guard=OutboundGuard(allow_private=self.settings.podium_allow_private_endpoints),
         )
 
+    def push_dataset(self, workspace_id: str, leaderboard_id: str) -> DatasetFile:
+        """A PUSH leaderboard's rows for a run: what is pending is consolidated first."""
+        return consolidation.push_dataset_file(
+            events=self.events,
+            leaderboards=self.leaderboards,
+            clock=self.clock,
+            chunk_size=self.settings.run_chunk_size,
+            ws=workspace_id,
+            lb_id=leaderboard_id,
+        )
+
     @cached_property
     def pipeline(self) -> Pipeline:
         s = self.settings
@@ -147,6 +163,7 @@ class Container:
             queue=self.queue,
             providers=self.providers,
             fetch_dataset=self.fetch_dataset,
+            push_dataset=self.push_dataset,
             secrets=self.secrets,
             clock=self.clock,
             config=PipelineConfig(

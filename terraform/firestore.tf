@@ -37,6 +37,38 @@ locals {
         { field_path = "created_at", order = "ASCENDING" },
       ]
     }
+    # EventRepository.page: a PUSH leaderboard's events, newest first (arrival order inside a
+    # request breaks ties).
+    events_by_arrival = {
+      collection  = "events"
+      query_scope = "COLLECTION"
+      fields = [
+        { field_path = "received_at", order = "DESCENDING" },
+        { field_path = "seq", order = "DESCENDING" },
+      ]
+    }
+  }
+}
+
+# ScheduleRepository.timers_due: consolidation by hours (push_due_at) and the new_data trigger's
+# checks (data_check_at) across workspaces, like next_scheduled_at below.
+resource "google_firestore_field" "leaderboards_timers" {
+  for_each = toset(["push_due_at", "data_check_at"])
+
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "leaderboards"
+  field      = each.key
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION"
+    }
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
   }
 }
 

@@ -18,12 +18,22 @@ from shared.domain.candidates import (
     RegisteredModelCreate,
     RegisteredModelPublic,
 )
+from shared.domain.events import (
+    DatasetStatus,
+    DatasetVersionPublic,
+    EventPublic,
+    EventsPush,
+    ImproveAccepted,
+    IngestResult,
+)
 from shared.domain.leaderboards import LeaderboardConfig, LeaderboardPublic, LeaderboardUpdate
 from shared.domain.paging import ListQuery, Page
 from shared.domain.runs import RunCreate, RunPublic, SampleQuery, SampleResult
 from shared.domain.views import Deleted, LeaderboardDetail
 from shared.http.api import Api, Call, Reply, Route
 from shared.http.openapi import openapi_document
+from shared.services import events as event_service
+from shared.services import improve as improve_service
 from shared.services import leaderboards as lb_service
 from shared.services import models as model_service
 from shared.services import runs as run_service
@@ -32,6 +42,7 @@ boot("leaderboards_api")  # settings checked, logs set up: a bad deployment stop
 
 READ, WRITE = Scope.LEADERBOARDS_READ.value, Scope.LEADERBOARDS_WRITE.value
 RUN = Scope.LEADERBOARDS_RUN.value
+PUSH = Scope.DATASETS_PUSH.value
 
 
 def c() -> bootstrap.Container:
@@ -216,6 +227,61 @@ def list_samples(call: Call) -> Page[SampleResult]:
     )
 
 
+# --- PUSH events and datasets -------------------------------------------------------------
+def push_events(call: Call) -> Reply:
+    result = event_service.push_events(
+        leaderboards=c().leaderboards,
+        events=c().events,
+        queue=c().queue,
+        clock=c().clock,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        body=call.json(empty=None),
+    )
+    return Reply(result, 202)
+
+
+def list_events(call: Call) -> Page[EventPublic]:
+    return event_service.list_events(
+        leaderboards=c().leaderboards,
+        events=c().events,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        query=call.query(ListQuery),
+    )
+
+
+def get_dataset(call: Call) -> DatasetStatus:
+    return event_service.dataset_status(
+        leaderboards=c().leaderboards,
+        events=c().events,
+        clock=c().clock,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+    )
+
+
+def list_versions(call: Call) -> Page[DatasetVersionPublic]:
+    return event_service.list_versions(
+        leaderboards=c().leaderboards,
+        events=c().events,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        query=call.query(ListQuery),
+    )
+
+
+def improve_dataset(call: Call) -> Reply:
+    accepted = improve_service.request_improvement(
+        leaderboards=c().leaderboards,
+        queue=c().queue,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        idempotency_key=call.header("Idempotency-Key"),
+    )
+    return Reply(accepted, 202)
+
+
 # --- service -----------------------------------------------------------------------------
 def openapi(call: Call) -> Reply:
     return Reply(openapi_document(title="Podium leaderboards API", version="1", routes=ROUTES))
@@ -255,6 +321,19 @@ ROUTES: list[Route] = [
           response=RunPublic, errors=(404, 409)),
     Route("GET", RUNS + "/samples", list_samples, "One model's per-sample outputs and scores",
           READ, query=SampleQuery, response=Page[SampleResult], errors=(404, 422)),
+    Route("POST", LB + "/events", push_events,
+          "Push production events (one, or {events: [...]} with up to 500)", PUSH,
+          body=EventsPush, response=IngestResult, status=202, errors=(404, 409, 429)),
+    Route("GET", LB + "/events", list_events, "List pushed events, newest first", READ,
+          query=ListQuery, response=Page[EventPublic], errors=(404, 422)),
+    Route("GET", LB + "/dataset", get_dataset,
+          "The dataset: current version, pending events, usage against the limits", READ,
+          response=DatasetStatus, errors=(404,)),
+    Route("GET", LB + "/dataset/versions", list_versions, "Dataset versions, newest first",
+          READ, query=ListQuery, response=Page[DatasetVersionPublic], errors=(404, 422)),
+    Route("POST", LB + "/improve-dataset", improve_dataset,
+          "Build an improved dataset version (deduplicated, cleaned, auto-labelled)", RUN,
+          response=ImproveAccepted, status=202, errors=(404, 409), idempotent=True),
     Route("GET", "/api/models", list_models, "List registered models", READ,
           query=ListQuery, response=Page[RegisteredModelPublic], errors=(422,)),
     Route("POST", "/api/models", register_model, "Register a model endpoint", WRITE,

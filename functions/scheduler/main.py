@@ -24,6 +24,7 @@ def tick(call: Call) -> Reply:
         leaderboards=c.leaderboards,
         workspaces=c.workspaces,
         runs=c.runs,
+        events=c.events,
         queue=c.queue,
         clock=c.clock,
         fail_run=c.pipeline.fail,
@@ -36,7 +37,12 @@ def tick(call: Call) -> Reply:
 
 
 ROUTES: list[Route] = [
-    Route("POST", "/tasks/tick", tick, "Start due scheduled runs; re-enqueue stalled work"),
+    Route(
+        "POST",
+        "/tasks/tick",
+        tick,
+        "Start due scheduled and new-data runs; consolidate PUSH data; re-enqueue stalled work",
+    ),
     bootstrap.HEALTH_ROUTE,  # Cloud Run's start-up probe
 ]
 

@@ -26,6 +26,8 @@ from shared.boot import boot
 from shared.domain.base import parse
 from shared.domain.errors import NotFound, PodiumError, TransientFailure
 from shared.http.api import Api, Call, Reply, Route
+from shared.services import consolidation
+from shared.services import improve as improve_service
 from shared.services.pipeline import Pipeline, TaskRef
 
 boot("workers")  # settings checked, logs set up: a bad deployment stops here
@@ -107,6 +109,80 @@ def finalize(call: Call) -> Reply:
     return _step(call, "finalize", lambda p, ref, _final: p.finalize(ref))
 
 
+class DatasetTaskPayload(BaseModel):
+    workspace_id: str = Field(min_length=1)
+    leaderboard_id: str = Field(min_length=1)
+    reason: str = Field(default=consolidation.REASON_EVENTS, max_length=50)
+    request_id: str | None = Field(default=None, max_length=100)
+
+
+def _dataset_step(call: Call, name: str, step: Callable[[DatasetTaskPayload], None]) -> Reply:
+    """A dataset task (consolidate, improve): no run to fail, so what cannot succeed is logged
+    and acknowledged; transient failures and unexpected errors are retried by the queue until
+    its last attempt. Both steps are once-only, so a retry is safe."""
+    c = bootstrap.container()
+    retry_count = int(call.header("X-CloudTasks-TaskRetryCount") or 0)
+    final_attempt = retry_count + 1 >= c.settings.task_max_attempts
+    try:
+        payload = parse(DatasetTaskPayload, call.json())
+    except PodiumError as exc:
+        log.warning("task %s acknowledged without effect: %s", name, exc.detail)
+        return Reply({"acknowledged": True, "detail": exc.detail})
+    try:
+        step(payload)
+    except TransientFailure:
+        if not final_attempt:
+            raise
+        log.error("task %s still failing on its last attempt", name)
+        return Reply({"acknowledged": True, "detail": "gave up on the last attempt"})
+    except PodiumError as exc:
+        log.warning("task %s acknowledged without effect: %s", name, exc.detail)
+        return Reply({"acknowledged": True, "detail": exc.detail})
+    except Exception:
+        if not final_attempt:
+            raise
+        log.exception("task %s failed on its last attempt", name)
+        return Reply({"acknowledged": True, "detail": "failed on the last attempt"})
+    return Reply({"acknowledged": True})
+
+
+def consolidate(call: Call) -> Reply:
+    c = bootstrap.container()
+
+    def step(p: DatasetTaskPayload) -> None:
+        consolidation.consolidate(
+            events=c.events,
+            leaderboards=c.leaderboards,
+            clock=c.clock,
+            chunk_size=c.settings.run_chunk_size,
+            ws=p.workspace_id,
+            lb_id=p.leaderboard_id,
+            reason=p.reason,
+        )
+
+    return _dataset_step(call, "consolidate", step)
+
+
+def improve(call: Call) -> Reply:
+    c = bootstrap.container()
+
+    def step(p: DatasetTaskPayload) -> None:
+        improve_service.improve(
+            events=c.events,
+            leaderboards=c.leaderboards,
+            clock=c.clock,
+            chunk_size=c.settings.run_chunk_size,
+            providers=c.providers,
+            fetch_dataset=c.fetch_dataset,
+            concurrency=c.settings.sample_concurrency,
+            ws=p.workspace_id,
+            lb_id=p.leaderboard_id,
+            request_id=p.request_id or f"task-{p.leaderboard_id}",
+        )
+
+    return _dataset_step(call, "improve", step)
+
+
 ROUTES: list[Route] = [
     Route("POST", "/tasks/prepare", prepare, "Pin the dataset, plan the cells, fan out inference"),
     Route("POST", "/tasks/infer", infer, "Run one model on one chunk of samples"),
@@ -114,6 +190,13 @@ ROUTES: list[Route] = [
     Route(
         "POST", "/tasks/finalize", finalize, "Aggregate, rank and apply the chosen-model strategy"
     ),
+    Route(
+        "POST",
+        "/tasks/consolidate",
+        consolidate,
+        "Consolidate pending PUSH events into a dataset version",
+    ),
+    Route("POST", "/tasks/improve", improve, "Build an improved dataset version"),
     bootstrap.HEALTH_ROUTE,  # Cloud Run's start-up probe
 ]
 

@@ -9,6 +9,7 @@ HTTP statuses by walking the class hierarchy (the Starlette habit), so no servic
      ├── Unauthenticated        no token, or one we do not know (401)
      ├── PermissionDenied       the token lacks a scope (403)
      ├── EntitlementRequired    the workspace's plan does not include it (402)
+     ├── LimitReached           a usage limit is spent until its window resets (429)
      └── TransientFailure       a dependency failed in a way worth retrying (503)
 """
 
@@ -84,4 +85,13 @@ class EntitlementRequired(PodiumError):
 class TransientFailure(PodiumError):
     def __init__(self, detail: str, retry_after: float | None = None) -> None:
         super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class LimitReached(PodiumError):
+    """A usage limit (``limit`` names it) is spent until its window resets."""
+
+    def __init__(self, detail: str, *, limit: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.limit = limit
         self.retry_after = retry_after

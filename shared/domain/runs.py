@@ -144,6 +144,21 @@ def select_rows(rows: Sequence[Any], *, schedule: dict[str, Any] | None, seed: s
     return list(rows[-n:])
 
 
+def selection_record(schedule: dict[str, Any] | None, seed: str) -> dict[str, Any]:
+    """What ``select_rows`` did, as a run records it: the algorithm, the row count and the
+    seed RANDOM_N drew with (re-running with them picks the same rows)."""
+    dataset = (schedule or {}).get("dataset") or {}
+    limit = dataset.get("limit") or {}
+    if dataset.get("mode") != DatasetMode.LIMIT or not limit:
+        return {"mode": DatasetMode.ALL.value}
+    return {
+        "mode": DatasetMode.LIMIT.value,
+        "algorithm": limit.get("algorithm", LimitAlgorithm.LAST_N),
+        "rows": limit.get("rows") or AUTO_LIMIT_ROWS,
+        "seed": seed,
+    }
+
+
 def exact_options(eval_metadata: dict[str, Any] | None) -> ExactOptions:
     """A run's exact-match options from its ``eval_metadata`` snapshot (other keys, such as a
     rubric, are not exact-match options)."""
@@ -263,6 +278,9 @@ class DatasetVersionView(ResponseModel):
     bad_rows: int
     bad_row_examples: list[dict[str, Any]]
     truncated: bool
+    selection: dict[str, Any] | None = Field(
+        default=None, description="the schedule's dataset limit as applied, with its seed"
+    )
 
 
 class JudgeView(ResponseModel):

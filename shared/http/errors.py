@@ -21,6 +21,7 @@ STATUS: dict[type[BaseException], int] = {
     e.PermissionDenied: 403,
     e.EntitlementRequired: 402,
     e.TransientFailure: 503,
+    e.LimitReached: 429,
 }
 
 
@@ -50,6 +51,9 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]
         body["entitlement"] = exc.entitlement
     if isinstance(exc, e.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="podium"'
+    if isinstance(exc, e.LimitReached):
+        body["limit"] = exc.limit
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     if isinstance(exc, e.TransientFailure) and exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     return status, body, headers

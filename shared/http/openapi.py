@@ -36,6 +36,7 @@ ERROR_SCHEMA: dict[str, Any] = {
             },
         },
         "entitlement": {"type": "string", "description": "On 402: the plan feature required"},
+        "limit": {"type": "string", "description": "On 429: the limit that is spent"},
     },
 }
 
@@ -48,6 +49,7 @@ _STATUS_TEXT = {
     409: "Conflicts with the current state",
     413: "Request body too large",
     422: "A field breaks a rule",
+    429: "A usage limit is spent; retry after Retry-After (the next window)",
     503: "Temporarily unavailable; retry after Retry-After",
 }
 
@@ -57,6 +59,7 @@ TAGS: list[dict[str, str]] = [
     {"name": "leaderboards", "description": "A task, its data and how answers are scored"},
     {"name": "candidate models", "description": "The models a leaderboard ranks"},
     {"name": "runs", "description": "Evaluation runs and their per-sample results"},
+    {"name": "datasets", "description": "PUSH events in, versioned datasets out"},
     {"name": "registered models", "description": "Model endpoints configured once per workspace"},
     {"name": "service", "description": "Health and this document"},
 ]
@@ -93,6 +96,10 @@ _RETRY_AFTER_HEADER = {
 
 
 def _tag(path: str) -> str:
+    if path.startswith("/api/leaderboards/") and any(
+        p in path for p in ("/events", "/dataset", "/improve-dataset")
+    ):
+        return "datasets"
     if path.startswith("/api/leaderboards/") and ("/run" in path):
         return "runs"
     if path.startswith("/api/leaderboards/") and "/models" in path:
@@ -196,7 +203,7 @@ def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[s
                 "description": _STATUS_TEXT.get(code, "Error"),
                 "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
             }
-            if code == 503:
+            if code in (429, 503):
                 response["headers"] = _RETRY_AFTER_HEADER
             op["responses"][str(code)] = response
         if r.scope:

@@ -61,6 +61,11 @@ class LeaderboardRepository:
             raise NotFound("Leaderboard not found")
         return doc
 
+    def has_events(self, ws: str, lb_id: str) -> bool:
+        """Whether any PUSH event was ever stored (the events themselves: EventRepository)."""
+        events = self._lb(ws, lb_id).collection("events").limit(1).select([])
+        return any(True for _ in events.stream())
+
     def page(self, ws: str, *, limit: int, offset: int) -> tuple[list[Doc], int]:
         col = self._workspace(ws).collection("leaderboards")
         return page(col, order_by="created_at", limit=limit, offset=offset)

@@ -25,9 +25,26 @@ class ScheduleRepository:
         )
         return [d.to_dict() or {} for d in query.stream()]
 
-    def claim_firing(self, ws: str, lb_id: str, due: datetime, next_due: datetime | None) -> bool:
-        """Advance a leaderboard past the firing at ``due``; True for the one tick that did.
-        Overlapping ticks (Cloud Scheduler may deliver twice) cannot both start the run."""
+    def timers_due(self, timer: str, now: datetime, limit: int) -> list[Doc]:
+        """Leaderboards whose ``timer`` (``push_due_at``, ``data_check_at``) is due."""
+        query = (
+            self._db.collection_group("leaderboards")
+            .where(filter=firestore.FieldFilter(timer, "<=", now))
+            .order_by(timer)
+            .limit(limit)
+        )
+        return [d.to_dict() or {} for d in query.stream()]
+
+    def claim_firing(
+        self,
+        ws: str,
+        lb_id: str,
+        due: datetime,
+        next_due: datetime | None,
+        timer: str = "next_scheduled_at",
+    ) -> bool:
+        """Advance a leaderboard's ``timer`` past the firing at ``due``; True for the one tick
+        that did. Overlapping ticks (Cloud Scheduler may deliver twice) cannot both act."""
         ref = (
             self._db.collection("workspaces")
             .document(ws)
@@ -37,9 +54,9 @@ class ScheduleRepository:
 
         def run(tx: firestore.Transaction) -> bool:
             snap = ref.get(transaction=tx)
-            if not snap.exists or (snap.to_dict() or {}).get("next_scheduled_at") != due:
+            if not snap.exists or (snap.to_dict() or {}).get(timer) != due:
                 return False
-            tx.update(ref, {"next_scheduled_at": next_due})
+            tx.update(ref, {timer: next_due})
             return True
 
         return transact(self._db, run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.auth import Principal
@@ -60,6 +61,7 @@ def create_leaderboard(
         "created_at": now,
         "updated_at": now,
         "next_scheduled_at": _next_due(config.schedule, clock),
+        **_push_timers({}, config, now),
         "request_fingerprint": fingerprint(body),
     }
     try:
@@ -130,11 +132,13 @@ def update_leaderboard(
                 "chosen_leaderboard_model_id",
                 f"{chosen!r} is not a candidate model of this leaderboard",
             )
+        now = clock()
         return {
             **current,
             **config.model_dump(mode="json"),
-            "updated_at": clock(),
+            "updated_at": now,
             "next_scheduled_at": _next_due(config.schedule, clock),
+            **_push_timers(current, config, now),
         }
 
     return leaderboard_public(leaderboards.update(ws, leaderboard_id, mutate))
@@ -168,6 +172,25 @@ def _patch_fields(body: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidInput.field((), "nothing to update: send at least one updatable field")
     update = parse(LeaderboardUpdate, dict(body))
     return update.model_dump(mode="json", exclude_unset=True)
+
+
+def _push_timers(current: Doc, config: LeaderboardConfig, now: datetime) -> Doc:
+    """When the scheduler tick next looks at this leaderboard's data: ``push_due_at`` for
+    consolidation by hours (PUSH only; restarted when the hours change), ``data_check_at`` for
+    the new_data trigger (at the first tick after it is enabled or changed, then once per
+    check_cadence: shared/services/scheduling.py)."""
+    push_due = None
+    if config.dataset_type == DatasetType.PUSH:
+        same_hours = current.get("consolidate_every_hours") == config.consolidate_every_hours
+        push_due = current.get("push_due_at") if same_hours else None
+        push_due = push_due or now + timedelta(hours=config.consolidate_every_hours)
+    trigger = config.schedule.triggers.new_data if config.schedule else None
+    check_at = None
+    if trigger is not None and trigger.enabled:
+        old = ((current.get("schedule") or {}).get("triggers") or {}).get("new_data")
+        unchanged = old == trigger.model_dump(mode="json")
+        check_at = (current.get("data_check_at") if unchanged else None) or now
+    return {"push_due_at": push_due, "data_check_at": check_at}
 
 
 def _next_due(schedule: Schedule | None, clock: Clock) -> Any:

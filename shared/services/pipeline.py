@@ -55,6 +55,7 @@ from shared.domain.runs import (
     plan_chunks,
     render_messages,
     select_rows,
+    selection_record,
 )
 from shared.domain.scoring import (
     JUDGE_PARAMETERS,
@@ -87,6 +88,8 @@ log = logging.getLogger("podium.pipeline")
 
 # workspace id, url, dataset_metadata -> the file's usable rows, pinned
 FetchDataset = Callable[[str, str, dict[str, Any] | None], DatasetFile]
+# workspace id, leaderboard id -> a PUSH leaderboard's rows, consolidated first
+PushDataset = Callable[[str, str], DatasetFile]
 ProviderFor = Callable[[Endpoint], ChatProvider]
 
 QUEUE_FOR_PLATFORM = {
@@ -160,6 +163,7 @@ class Pipeline:
     secrets: SecretBox
     clock: Clock
     config: PipelineConfig
+    push_dataset: PushDataset | None = None
 
     # --- prepare: pin the dataset, plan the cells, fan out ---------------------------------
     def prepare(self, ref: TaskRef, *, final_attempt: bool) -> None:
@@ -228,7 +232,10 @@ class Pipeline:
     def _pin_dataset(self, ref: TaskRef, run: Doc, *, final_attempt: bool) -> Doc | None:
         source = run["dataset"]
         try:
-            data = self.fetch_dataset(ref.workspace_id, source["url"], source.get("metadata"))
+            if source.get("type") == "version" and self.push_dataset is not None:
+                data = self.push_dataset(ref.workspace_id, ref.leaderboard_id)
+            else:
+                data = self.fetch_dataset(ref.workspace_id, source["url"], source.get("metadata"))
         except DatasetError as exc:
             if exc.transient and not final_attempt:
                 raise TransientFailure(
@@ -290,7 +297,9 @@ class Pipeline:
                     k: v
                     for k, v in version.items()
                     if k not in ("created_at", "etag", "chunk_size")
-                },
+                }
+                # What was taken from which version, and the seed, so a run can be reproduced.
+                | {"selection": selection_record(source.get("schedule"), data.content_sha256)},
             },
         )
 

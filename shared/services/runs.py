@@ -61,10 +61,10 @@ def start_run(
     lb = leaderboards.require(ws, leaderboard_id)
     if lb["eval_type"] == EvalType.HUMAN:
         raise Conflict("Human-scored leaderboards cannot be run yet: human review is not available")
-    if lb["dataset_type"] == DatasetType.PUSH:
+    if lb["dataset_type"] == DatasetType.PUSH and not leaderboards.has_events(ws, leaderboard_id):
         raise Conflict(
-            "This PUSH leaderboard has no data yet: events pushed to its webhook become a "
-            "dataset once consolidated"
+            "This PUSH leaderboard has no data yet: push events to "
+            f"/api/leaderboards/{leaderboard_id}/events before running it"
         )
     _check_scoring_options(lb)
     candidates = {c["id"]: c for c in leaderboards.candidates(ws, leaderboard_id)}
@@ -96,6 +96,9 @@ def start_run(
             "model_prompt": lb.get("model_prompt"),
         },
         "dataset": {
+            # "version": the prepare step consolidates what is pending and reads the current
+            # dataset version; "file": it fetches dataset_url.
+            "type": _dataset_source(lb),
             "url": lb.get("dataset_url"),
             "metadata": lb.get("dataset_metadata"),
             "schedule": lb.get("schedule"),
@@ -298,6 +301,17 @@ def _endpoint_snapshot(leaderboards: LeaderboardRepository, ws: str, candidate: 
             "parameters",
         )
     }
+
+
+def _dataset_source(lb: Doc) -> str:
+    """Where the prepare step reads rows: PUSH leaderboards, and GET ones whose file has an
+    improved version (improve-dataset), read their current version; others fetch the file."""
+    state = lb.get("dataset_state") or {}
+    if lb["dataset_type"] == DatasetType.PUSH or (
+        state.get("current") and state.get("url") and state.get("url") == lb.get("dataset_url")
+    ):
+        return "version"
+    return "file"
 
 
 def _judge_for(lb: Doc, endpoints: dict[str, Doc]) -> Doc | None:

@@ -1,8 +1,11 @@
-"""The scheduler tick: start runs whose cron is due, and resume runs whose tasks went missing.
+"""The scheduler tick: start runs whose cron or new_data trigger is due, ask PUSH leaderboards
+to consolidate by hours, and resume runs whose tasks went missing.
 
 Cloud Scheduler calls it every minute (terraform/scheduler.tf); ``make dev`` ticks locally.
-Runs it starts are ordinary runs (``run_source: schedule``) with an idempotency key made of the
-firing time, so a tick delivered twice starts one run.
+Runs it starts are ordinary runs (``run_source: schedule`` or ``new_data``) with an idempotency
+key made of the firing time, and each firing is claimed in a transaction that advances its
+timer (``next_scheduled_at``, ``data_check_at``, ``push_due_at``), so a tick delivered twice
+starts one run and enqueues one consolidation.
 
 A run is stalled when nothing has happened to it for ``stall``: no cell written (tasks renew
 their cells' leases while they work, so a slow model is not a stall), and not started or
@@ -26,13 +29,15 @@ from shared.domain.errors import PodiumError
 from shared.domain.leaderboards import LeaderboardStatus
 from shared.domain.plans import entitlements
 from shared.domain.runs import RunSource, RunStatus
-from shared.domain.schedule import Schedule, next_cron_time
+from shared.domain.schedule import Cadence, Schedule, next_cron_time
 from shared.repositories.base import Doc
+from shared.repositories.events import EventRepository
 from shared.repositories.leaderboards import LeaderboardRepository
 from shared.repositories.runs import RunRepository
 from shared.repositories.schedules import ScheduleRepository
 from shared.repositories.workspaces import WorkspaceRepository
 from shared.services import runs as run_service
+from shared.services.consolidation import REASON_HOURS, enqueue_consolidation
 from shared.services.pipeline import TaskRef
 from shared.services.run_events import log_run_state
 from shared.tasks.queue import QUEUE_CONTROL, TaskQueue
@@ -56,6 +61,7 @@ class TickReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
     healed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    consolidations: list[str] = field(default_factory=list)  # leaderboards asked to consolidate
 
 
 def tick(
@@ -64,6 +70,7 @@ def tick(
     leaderboards: LeaderboardRepository,
     workspaces: WorkspaceRepository,
     runs: RunRepository,
+    events: EventRepository,
     queue: TaskQueue,
     clock: Clock,
     fail_run: FailRun,
@@ -75,6 +82,12 @@ def tick(
     for lb in schedules.due_leaderboards(now, BATCH):
         _fire(lb, now, report, schedules=schedules, leaderboards=leaderboards,
               workspaces=workspaces, runs=runs, queue=queue, clock=clock)  # fmt: skip
+    for lb in schedules.timers_due("push_due_at", now, BATCH):
+        _consolidate_by_hours(lb, now, report, schedules=schedules, events=events, queue=queue)
+    for lb in schedules.timers_due("data_check_at", now, BATCH):
+        _check_new_data(lb, now, report, schedules=schedules, leaderboards=leaderboards,
+                        workspaces=workspaces, runs=runs, events=events, queue=queue,
+                        clock=clock)  # fmt: skip
     for status in (RunStatus.QUEUED, RunStatus.RUNNING):
         # Only runs older than the stall window can be stalled; the rest are young.
         for run in schedules.stalled_runs(status.value, now - policy.stall, BATCH):
@@ -139,6 +152,71 @@ def _resume_if_stalled(
         report.healed.append(run_id)
 
 
+CADENCE = {
+    Cadence.HOURLY: timedelta(hours=1),
+    Cadence.DAILY: timedelta(days=1),
+    Cadence.WEEKLY: timedelta(weeks=1),
+    Cadence.MONTHLY: timedelta(days=30),
+}
+
+
+def _consolidate_by_hours(
+    lb: Doc,
+    now: datetime,
+    report: TickReport,
+    *,
+    schedules: ScheduleRepository,
+    events: EventRepository,
+    queue: TaskQueue,
+) -> None:
+    """Every consolidate_every_hours, when anything is pending, a consolidation task (named
+    by the due time, so a tick delivered twice enqueues one)."""
+    ws, lb_id, due = lb["workspace_id"], lb["id"], lb["push_due_at"]
+    hours = int(lb.get("consolidate_every_hours") or 24)
+    if lb.get("dataset_type") != "PUSH":
+        schedules.claim_firing(ws, lb_id, due, None, timer="push_due_at")
+        return
+    if not schedules.claim_firing(ws, lb_id, due, now + timedelta(hours=hours),
+                                  timer="push_due_at"):  # fmt: skip
+        return
+    if events.pending_count(ws, lb_id) > 0:
+        enqueue_consolidation(queue, ws, lb_id, reason=REASON_HOURS, generation=due.isoformat())
+        report.consolidations.append(lb_id)
+
+
+def _check_new_data(
+    lb: Doc,
+    now: datetime,
+    report: TickReport,
+    *,
+    schedules: ScheduleRepository,
+    leaderboards: LeaderboardRepository,
+    workspaces: WorkspaceRepository,
+    runs: RunRepository,
+    events: EventRepository,
+    queue: TaskQueue,
+    clock: Clock,
+) -> None:
+    """The new_data trigger: once per check_cadence, a run when at least every_new_events
+    events arrived since the last run. The check is claimed in a transaction and the run's
+    idempotency key is the check's due time, so a tick delivered twice starts one run."""
+    ws, lb_id, due = lb["workspace_id"], lb["id"], lb["data_check_at"]
+    schedule = Schedule.model_validate(lb["schedule"]) if lb.get("schedule") else None
+    trigger = schedule.triggers.new_data if schedule else None
+    enabled = trigger is not None and trigger.enabled
+    nxt = now + CADENCE[trigger.check_cadence] if trigger is not None and enabled else None
+    if not schedules.claim_firing(ws, lb_id, due, nxt, timer="data_check_at") or not enabled:
+        return
+    assert trigger is not None
+    last = runs.recent(ws, lb_id, 1)
+    since = last[0]["created_at"] if last else None
+    arrived = events.count_since(ws, lb_id, since)
+    if arrived < trigger.every_new_events:
+        return
+    _start(lb, report, leaderboards=leaderboards, workspaces=workspaces, runs=runs, queue=queue,
+           clock=clock, source=RunSource.NEW_DATA, key=f"new_data:{due.isoformat()}")  # fmt: skip
+
+
 def _fire(
     lb: Doc,
     now: datetime,
@@ -156,6 +234,24 @@ def _fire(
     next_due = next_cron_time(schedule, max(now, due)) if schedule else None
     if not schedules.claim_firing(ws, lb_id, due, next_due):
         return  # another tick took this firing
+    _start(lb, report, leaderboards=leaderboards, workspaces=workspaces, runs=runs, queue=queue,
+           clock=clock, source=RunSource.SCHEDULE, key=f"cron:{due.isoformat()}")  # fmt: skip
+
+
+def _start(
+    lb: Doc,
+    report: TickReport,
+    *,
+    leaderboards: LeaderboardRepository,
+    workspaces: WorkspaceRepository,
+    runs: RunRepository,
+    queue: TaskQueue,
+    clock: Clock,
+    source: RunSource,
+    key: str,
+) -> None:
+    """Start a triggered run, or record why it was skipped."""
+    ws, lb_id = lb["workspace_id"], lb["id"]
     workspace = workspaces.get(ws) or {}
     plan = str(workspace.get("plan", "free"))
     reason = None
@@ -169,12 +265,11 @@ def _fire(
             run, _ = run_service.start_run(
                 leaderboards=leaderboards, runs=runs, queue=queue, clock=clock,
                 principal=principal, leaderboard_id=lb_id,
-                body={"run_source": RunSource.SCHEDULE.value},
-                idempotency_key=f"cron:{due.isoformat()}",
+                body={"run_source": source.value}, idempotency_key=key,
             )  # fmt: skip
             report.started.append(run.id)
             return
         except PodiumError as exc:
             reason = exc.detail
-    log.info("scheduled run of %s skipped: %s", lb_id, reason)
+    log.info("%s run of %s skipped: %s", source.value, lb_id, reason)
     report.skipped.append({"leaderboard_id": lb_id, "reason": str(reason)})
