@@ -99,6 +99,8 @@ def test_openrouter_model_page_url_becomes_its_id(ws):
         ({**OR_MODEL, "model_id": "mdl_1"}, ("model_id",), "only used with platform Dr.Gero"),
         ({"name": "x", "model_id": "mdl_missing"}, ("model_id",), "no registered model"),
         ({**OR_MODEL, "parameters": {"temperature": 5}}, ("parameters", "temperature"), "less than"),
+        ({**OR_MODEL, "parameters": {"timeout_seconds": 0}}, ("parameters", "timeout_seconds"), "greater than 0"),
+        ({**OR_MODEL, "parameters": {"timeout_seconds": 601}}, ("parameters", "timeout_seconds"), "less than or equal to 600"),
         ({**OR_MODEL, "colour": "red"}, ("colour",), "unknown field"),
     ],
 )  # fmt: skip

@@ -98,3 +98,14 @@ def test_a_boot_with_a_stall_shorter_than_two_leases_names_both_settings():
     assert describe(caught.value) == (
         "invalid settings: RUN_STALL_SECONDS (100) must be at least twice RUN_LEASE_SECONDS (60)"
     )
+
+
+def test_a_call_option_is_not_part_of_the_cache_key():
+    from shared.domain.runs import cache_key
+
+    def key(parameters: dict[str, object]) -> str:
+        return cache_key(provider="Custom", endpoint="http://m/v1", model=None,
+                         parameters=parameters, messages=[{"role": "user", "content": "hi"}])  # fmt: skip
+
+    assert key({"temperature": 0}) == key({"temperature": 0, "timeout_seconds": 30})
+    assert key({"temperature": 0}) != key({"temperature": 1})

@@ -185,6 +185,28 @@ def test_unparseable_verdicts_are_unscored_not_zero(ws, stack, hf, llm):
     assert all(s["score"] is None and s["output"] for s in samples["items"])
 
 
+def test_a_candidates_timeout_replaces_the_deployments(ws, stack, hf, llm):
+    # Every call to this model takes 3 s; the suite's PROVIDER_TIMEOUT_SECONDS is 2.
+    slow = model(llm, 1.0, latency_ms=3000)
+    url, _ = make_dataset(hf, llm, 2)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    patient = {"name": "patient", "platform": "OpenRouter", "model_url": slow.name,
+               "parameters": {"timeout_seconds": 10}}  # fmt: skip
+    assert ws.http.post(f"/api/leaderboards/{lb['id']}/models", json=patient).status_code == 201
+    impatient = add_openrouter(ws, lb["id"], slow)
+    # Fresh calls: the two candidates share cache keys (the timeout is not part of them).
+    run = run_to_end(ws, stack, lb["id"], {"use_cache": False})
+    assert run["status"] == "completed", run
+    by_errors = sorted((r["errors"], r["n"], r["leaderboard_model_id"]) for r in run["results"])
+    assert by_errors[0][:2] == (0, 2)  # waited for: both answered
+    assert by_errors[1] == (2, 0, impatient)  # cut off at 2 s on every attempt
+    # A call option, not an answer-shaping parameter: no model sees it.
+    bodies = [
+        json.loads(r.body) for r in llm.requests if json.loads(r.body).get("model") == slow.name
+    ]
+    assert bodies and not any("timeout_seconds" in b for b in bodies)
+
+
 def test_flaky_and_failing_providers(ws, stack, hf, llm):
     url, rows = make_dataset(hf, llm, 10)
     lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")

@@ -64,6 +64,11 @@ class ModelParameters(RequestModel):
     # The ``model`` an OpenAI-compatible endpoint serving several models expects (vLLM);
     # OpenRouter candidates use model_url instead.
     model: str | None = Field(default=None, min_length=1, max_length=200)
+    # How long one call may take, instead of the deployment's PROVIDER_TIMEOUT_SECONDS: a model
+    # self-hosted on small hardware answers far slower than an API. A call option, not sent to
+    # the model and not part of the cache key (it does not change the answer). Bounded well
+    # under the task's dispatch deadline, which covers a task's retries of its calls too.
+    timeout_seconds: float | None = Field(default=None, gt=0, le=600, allow_inf_nan=False)
 
 
 def openrouter_model_id(value: str) -> str:

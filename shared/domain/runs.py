@@ -107,6 +107,10 @@ def render_messages(
     return [{"role": "user", "content": fill(model_prompt or system_prompt or "")}]
 
 
+# Candidate parameters that shape how a call is made, not what the model answers.
+CALL_OPTIONS = frozenset({"timeout_seconds"})
+
+
 def cache_key(
     *, provider: str, endpoint: str | None, model: str | None, parameters: dict[str, Any] | None,
     messages: list[dict[str, str]],
@@ -116,7 +120,7 @@ def cache_key(
         "provider": provider,
         "endpoint": endpoint,
         "model": model,
-        "parameters": parameters or {},
+        "parameters": {k: v for k, v in (parameters or {}).items() if k not in CALL_OPTIONS},
         "messages": messages,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

@@ -46,6 +46,7 @@ class ProviderFactory:
     allow_private: bool
 
     def __call__(self, endpoint: Endpoint) -> ChatProvider:
+        timeout = float((endpoint.parameters or {}).get("timeout_seconds") or self.timeout)
         auth = Auth(
             auth_type=cast(AuthType, endpoint.auth_type),
             token=endpoint.token,
@@ -58,7 +59,7 @@ class ProviderFactory:
                 token=endpoint.token,
                 deployment_api_key=self.openrouter_api_key,
                 base_url=self.openrouter_base_url,
-                timeout=self.timeout,
+                timeout=timeout,
                 max_retries=self.max_retries,
                 max_retry_wait=self.max_retry_wait,
             )
@@ -67,7 +68,7 @@ class ProviderFactory:
             base_url=endpoint.model_url,
             model=endpoint.model,
             auth=auth,
-            timeout=self.timeout,
+            timeout=timeout,
             max_retries=self.max_retries,
             max_retry_wait=self.max_retry_wait,
             # User-given URLs are checked again right before each call (DNS may have changed).
