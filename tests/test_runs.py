@@ -416,7 +416,7 @@ def test_runs_listing_detail_and_samples(ws, stack, hf, llm):
     assert ws.http.get(f"/api/leaderboards/{lb['id']}/runs/run_missing").status_code == 404
 
 
-def test_ranking_winner_promotes_only_a_significantly_better_model(ws, stack, hf, llm):
+def test_ranking_winner_promotes_only_on_fresh_evidence_beyond_the_margin(ws, stack, hf, llm):
     url, _ = make_dataset(hf, llm, 40)
     lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
     ws.http.patch(f"/api/leaderboards/{lb['id']}", json={"chosen_model_strategy": "ranking_winner"})
@@ -427,25 +427,47 @@ def test_ranking_winner_promotes_only_a_significantly_better_model(ws, stack, hf
     assert (
         ws.http.get(f"/api/leaderboards/{lb['id']}").json()["chosen_leaderboard_model_id"] == strong
     )
-    # Re-running does not flap: the chosen model is still the top one.
-    again = run_to_end(ws, stack, lb["id"])
-    assert again["promotion"]["promoted"] is False
-    # A manual choice of the weak model is replaced only because the strong one is
-    # significantly better; a near-tie would not be.
+    # A scheduled re-run served from the response cache adds no evidence and changes nothing,
+    # even after the choice is set by hand to the weak model.
     ws.http.patch(f"/api/leaderboards/{lb['id']}", json={"chosen_leaderboard_model_id": weak})
-    third = run_to_end(ws, stack, lb["id"])
-    assert third["promotion"] == {
-        "strategy": "ranking_winner",
-        "previous": weak,
-        "chosen": strong,
-        "promoted": True,
-        "reason": "significantly better than the chosen model",
-    }
+    cached = run_to_end(ws, stack, lb["id"], {"run_source": "schedule"})
+    assert cached["cache_hits"] == 80
+    assert cached["promotion"]["promoted"] is False and cached["promotion"]["chosen"] == weak
+    assert cached["promotion"]["reason"] == (
+        "no fresh answers in this run: cached answers add no evidence"
+    )
+    assert (
+        ws.http.get(f"/api/leaderboards/{lb['id']}").json()["chosen_leaderboard_model_id"] == weak
+    )
+    # Fresh answers with a real margin promote, and the run says what the decision saw.
+    fresh = run_to_end(ws, stack, lb["id"], {"run_source": "schedule", "use_cache": False})
+    promotion = fresh["promotion"]
+    assert (promotion["previous"], promotion["chosen"], promotion["promoted"]) == (
+        weak,
+        strong,
+        True,
+    )
+    assert promotion["reason"].startswith("better than the chosen model by ")
+    assert (promotion["margin"], promotion["min_paired_n"], promotion["alpha"]) == (0.02, 30, 0.025)
+    (comparison,) = promotion["comparisons"]
+    assert comparison["leaderboard_model_id"] == strong
+    assert comparison["run"]["n"] == 40 and comparison["pooled"]["runs"] == 1
+    assert (
+        0 < comparison["run"]["ci_low"] < comparison["run"]["diff"] < comparison["run"]["ci_high"]
+    )
+    assert comparison["significant"] and comparison["meets_margin"]
+    assert comparison["p_spent"] <= comparison["holm_level"]
+    assert comparison["reason"] == "promoted"
+    assert (
+        ws.http.get(f"/api/leaderboards/{lb['id']}").json()["chosen_leaderboard_model_id"] == strong
+    )
+    rows = {r["leaderboard_model_id"]: r for r in fresh["results"]}
+    assert rows[strong]["rank"] == 1 and rows[weak]["rank"] == 2
+    assert rows[strong]["rank_rule"] == "paired_holm" and rows[strong]["ci_method"] == "wilson"
+    assert rows[weak]["score_all"] == rows[weak]["score"] and rows[weak]["n_all"] == 40
 
 
 def test_near_tie_does_not_flap_the_chosen_model(ws, stack, hf, llm):
-    from shared.domain.statistics import significantly_better
-
     # Fixed names and inputs: the stand-in's answers, and so the decision, are reproducible.
     rows = {f"twinQ{i}": f"twinA{i}" for i in range(40)}
     llm.dataset.update(rows)
@@ -464,12 +486,13 @@ def test_near_tie_does_not_flap_the_chosen_model(ws, stack, hf, llm):
         f"/api/leaderboards/{lb['id']}",
         json={"chosen_model_strategy": "ranking_winner", "chosen_leaderboard_model_id": chosen},
     )
-    run = run_to_end(ws, stack, lb["id"])
-    expected = expected_scores(ids, rows)
-    top = max(ids, key=lambda lm: sum(expected[lm]))
-    should = top != chosen and significantly_better(expected, top, chosen)
-    assert run["promotion"]["promoted"] is should
-    assert should is False, "pick accuracies whose difference on these inputs is noise"
+    # Scheduled re-runs on fresh answers pool their evidence; noise never accumulates into a win.
+    for look in (1, 2, 3):
+        run = run_to_end(ws, stack, lb["id"], {"run_source": "schedule", "use_cache": False})
+        assert run["promotion"]["promoted"] is False
+        (comparison,) = run["promotion"]["comparisons"]
+        assert comparison["pooled"]["runs"] == look and comparison["pooled"]["n"] == 40 * look
+        assert comparison["reason"].startswith(("not significant", "significant but below"))
     assert (
         ws.http.get(f"/api/leaderboards/{lb['id']}").json()["chosen_leaderboard_model_id"] == chosen
     )

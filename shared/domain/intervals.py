@@ -22,7 +22,7 @@ import math
 from collections.abc import Sequence
 from statistics import NormalDist
 
-from scipy import stats
+from scipy import special
 
 WILSON = "wilson"
 T_INTERVAL = "t"
@@ -67,7 +67,8 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
 
 def t_quantile(confidence: float, df: int) -> float:
     """The two-sided ``confidence`` quantile of Student's t with ``df`` degrees of freedom."""
-    return float(stats.t.ppf(1 - (1 - confidence) / 2, df))
+    # scipy.special's ufunc: the same quantile as stats.t.ppf at a fraction of the call cost.
+    return float(special.stdtrit(df, 1 - (1 - confidence) / 2))
 
 
 def is_binary(values: Sequence[float]) -> bool:

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
-from scipy import stats
+from scipy import special
 
 from shared.domain.intervals import mean_interval
 
@@ -112,7 +112,7 @@ class PairedStats:
         if std <= 1e-12 * max(1.0, abs(mean)):
             return 0.0 if mean > 0 else 1.0
         t = mean / (std / math.sqrt(self.n))
-        return float(stats.t.sf(t, self.n - 1))
+        return float(special.stdtr(self.n - 1, -t))  # Student t survival function
 
     def interval(self, confidence: float = 0.95) -> tuple[float, float] | None:
         """Two-sided t-interval of the mean difference; None with fewer than two pairs."""
@@ -120,7 +120,9 @@ class PairedStats:
         if std is None:
             return None
         mean = self.total / self.n
-        half = float(stats.t.ppf(1 - (1 - confidence) / 2, self.n - 1)) * std / math.sqrt(self.n)
+        half = (
+            float(special.stdtrit(self.n - 1, 1 - (1 - confidence) / 2)) * std / math.sqrt(self.n)
+        )
         return mean - half, mean + half
 
 
@@ -210,7 +212,7 @@ def paired_ranks(
     winners: dict[str, tuple[str, str]] = {}
     for a, b in combinations(sorted(ranked), 2):
         forward = paired_stats(scores[a], scores[b])
-        backward = paired_stats(scores[b], scores[a])
+        backward = PairedStats(forward.n, -forward.total, forward.total_sq)
         key = f"{a}\x00{b}"
         p_values[key] = min(1.0, 2 * min(forward.p_value(), backward.p_value()))
         mean = forward.mean or 0.0
