@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -59,7 +60,7 @@ def simulate(
     k = len(probabilities)
     p = np.asarray(probabilities)[None, :, None]
     chosen = np.zeros(sims, dtype=int)
-    evidence: list[dict | None] = [None] * sims
+    evidence: list[dict[str, Any] | None] = [None] * sims
     switched = np.zeros(sims, dtype=bool)
     best = int(np.argmax(probabilities))
     to_best_by_3 = np.zeros(sims, dtype=bool)
