@@ -498,6 +498,39 @@ def test_near_tie_does_not_flap_the_chosen_model(ws, stack, hf, llm):
     )
 
 
+def test_duplicate_finalize_adds_no_promotion_evidence(ws, stack, hf, llm):
+    rows = {f"dupQ{i}": f"dupA{i}" for i in range(40)}
+    llm.dataset.update(rows)
+    url = hf.add_file(
+        "acme/dups",
+        "eval.jsonl",
+        "\n".join(json.dumps({"input": q, "expected": a}) for q, a in rows.items()),
+    )
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    ids = []
+    for m in (StandinModel("dups/a", accuracy=0.5), StandinModel("dups/b", accuracy=0.5)):
+        llm.add_model(m)
+        ids.append(add_openrouter(ws, lb["id"], m))
+    ws.http.patch(
+        f"/api/leaderboards/{lb['id']}",
+        json={"chosen_model_strategy": "ranking_winner", "chosen_leaderboard_model_id": ids[0]},
+    )
+    run = run_to_end(ws, stack, lb["id"], {"use_cache": False})
+    assert run["status"] == "completed"
+    lb_ref = (
+        ws.container.db.collection("workspaces").document(ws.id)
+        .collection("leaderboards").document(lb["id"])
+    )  # fmt: skip
+    evidence = lb_ref.get().to_dict()["promotion_evidence"]
+    assert evidence["incumbent"] in ids
+    for name in {a.name for a in stack.dispatcher.stats().attempts}:
+        stack.dispatcher.redeliver(name)
+    assert stack.dispatcher.join(timeout=60)
+    assert lb_ref.get().to_dict()["promotion_evidence"] == evidence
+    again = ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{run['id']}").json()
+    assert again["promotion"] == run["promotion"]
+
+
 def test_private_dataset_uses_the_workspace_hf_token(ws, stack, hf, llm):
     import subprocess
     import sys
