@@ -479,7 +479,13 @@ def test_near_tie_does_not_flap_the_chosen_model(ws, stack, hf, llm):
     a, b = StandinModel("twins/a", accuracy=0.6), StandinModel("twins/b", accuracy=0.62)
     llm.add_model(a)
     llm.add_model(b)
-    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    lb = create_leaderboard(
+        ws,
+        dataset_url=url,
+        system_prompt=PROMPT,
+        eval_type="exact",
+        eval_metadata={"promotion_margin": 0.05, "promotion_min_paired_n": 40},
+    )
     ids = {add_openrouter(ws, lb["id"], m): m for m in (a, b)}
     chosen = next(iter(ids))
     ws.http.patch(
@@ -490,6 +496,7 @@ def test_near_tie_does_not_flap_the_chosen_model(ws, stack, hf, llm):
     for look in (1, 2, 3):
         run = run_to_end(ws, stack, lb["id"], {"run_source": "schedule", "use_cache": False})
         assert run["promotion"]["promoted"] is False
+        assert (run["promotion"]["margin"], run["promotion"]["min_paired_n"]) == (0.05, 40)
         (comparison,) = run["promotion"]["comparisons"]
         assert comparison["pooled"]["runs"] == look and comparison["pooled"]["n"] == 40 * look
         assert comparison["reason"].startswith(("not significant", "significant but below"))
