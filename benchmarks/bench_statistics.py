@@ -1,11 +1,11 @@
-"""Wall-clock time of the paired bootstrap in pure Python.
+"""Wall-clock time of the per-model intervals and the paired-Holm ranks.
 
     python -m benchmarks.bench_statistics
 
 The finalize task ranks a run inside one Cloud Run request, so ``summarize`` must stay well under
 a few seconds for realistic sizes. Data are synthetic: 0/1 exact-match scores and 0-1 judge
-scores with a few unscored (None) samples, since missing entries cost an extra gather per
-resample.
+scores with a few unscored (None) samples. Ranks run a paired test on every pair of models, so
+the cost grows with models squared times samples.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from functools import partial
 
 from shared.domain.statistics import significantly_better, summarize
 
-SIZES = [  # (models, samples, resamples)
-    (3, 500, 2000),
-    (5, 1000, 2000),
-    (5, 5000, 2000),
-    (10, 5000, 2000),
+SIZES = [  # (models, samples)
+    (3, 500),
+    (5, 1000),
+    (5, 5000),
+    (10, 5000),
 ]
 REPEATS = 3
 
@@ -52,20 +52,20 @@ def best_of(fn: Callable[[], object]) -> float:
 
 def main() -> None:
     print(f"best of {REPEATS} runs, one core")
-    print(f"{'models':>6} {'samples':>7} {'resamples':>9} {'missing':>7} {'summarize':>10}")
-    for models, samples, resamples in SIZES:
+    print(f"{'models':>6} {'samples':>7} {'missing':>7} {'summarize':>10}")
+    for models, samples in SIZES:
         for missing in (0.0, 0.02):
             scores = make_scores(models, samples, missing=missing)
-            seconds = best_of(partial(summarize, scores, resamples=resamples))
-            print(f"{models:>6} {samples:>7} {resamples:>9} {missing:>7.0%} {seconds:>9.3f}s")
+            seconds = best_of(partial(summarize, scores))
+            print(f"{models:>6} {samples:>7} {missing:>7.0%} {seconds:>9.3f}s")
 
     print()
-    print(f"{'samples':>7} {'resamples':>9} {'significantly_better':>20}")
+    print(f"{'samples':>7} {'significantly_better':>20}")
     for samples in (1000, 5000):
         scores = make_scores(2, samples, missing=0.02)
         a, b = list(scores)
         seconds = best_of(partial(significantly_better, scores, b, a))
-        print(f"{samples:>7} {2000:>9} {seconds:>19.3f}s")
+        print(f"{samples:>7} {seconds:>19.3f}s")
 
 
 if __name__ == "__main__":

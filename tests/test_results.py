@@ -16,7 +16,7 @@ def decide(strategy="ranking_winner", previous=None, scores=None):
     scores = scores or {"a": STRONG, "b": WEAK}
     return decide_promotion(
         strategy=strategy, previous=previous, scores=scores, summaries=summarize(scores)
-    )
+    ).report
 
 
 @pytest.mark.parametrize(
@@ -24,15 +24,26 @@ def decide(strategy="ranking_winner", previous=None, scores=None):
     [
         ({"strategy": "manual", "previous": "b"}, False, "b", "the strategy is manual"),
         ({"scores": {"a": [None] * 5, "b": [None] * 5}}, False, None, "no model was scored"),
-        ({"previous": "a"}, False, "a", "the chosen model is still the top model"),
-        ({}, True, "a", "no model was chosen yet"),
+        (
+            {"previous": "a"},
+            False,
+            "a",
+            "no challenger is better than the chosen model beyond noise and the margin",
+        ),
+        ({}, True, "a", "no model was chosen yet: the top-ranked model is chosen"),
         ({"previous": "gone"}, False, "gone", "the chosen model was not part of this run"),
-        ({"previous": "b"}, True, "a", "significantly better than the chosen model"),
+        (
+            {"previous": "b"},
+            True,
+            "a",
+            "better than the chosen model by 0.700 over 40 fresh pairs in 1 run(s), beyond the "
+            "margin 0.02 and significant after correction",
+        ),
         (
             {"previous": "b", "scores": {"a": STRONG, "b": CLOSE}},
             False,
             "b",
-            "not significantly better than the chosen model",
+            "no challenger is better than the chosen model beyond noise and the margin",
         ),
     ],
 )
@@ -43,6 +54,20 @@ def test_decide_promotion(kwargs, promoted, chosen, reason):
         chosen,
         reason,
     )
+
+
+def test_the_report_shows_what_the_decision_saw():
+    report = decide(previous="b", scores={"a": STRONG, "b": CLOSE})
+    (comparison,) = report["comparisons"]
+    assert comparison["leaderboard_model_id"] == "a"
+    assert comparison["run"]["n"] == 40
+    assert comparison["run"]["diff"] == pytest.approx(0.025)
+    assert comparison["run"]["ci_low"] < 0 < comparison["run"]["ci_high"]
+    assert comparison["pooled"]["runs"] == 1
+    assert not comparison["significant"]
+    assert comparison["reason"].startswith("not significant after correction")
+    assert report["margin"] == 0.02 and report["min_paired_n"] == 30
+    assert "holm" in report["correction"]
 
 
 def test_model_result_counts_errors_unscored_latency_tokens_cost_and_cache():
@@ -79,6 +104,9 @@ def test_model_result_counts_errors_unscored_latency_tokens_cost_and_cache():
     summary = summarize({"m": [s.get("score") for s in samples]})[0]
     row = model_result(summary, "Model", samples)
     assert (row["score"], row["n"], row["errors"], row["unscored"]) == (0.5, 2, 1, 1)
+    # The errored and the unscored sample count as wrong over all samples.
+    assert (row["score_all"], row["n_all"], row["ci_method"]) == (0.25, 4, "wilson")
+    assert row["rank_rule"] == "paired_holm"
     assert row["success_rate"] == 0.75
     assert row["latency_ms"] == {"p50": 200.0, "p90": 280.0, "p99": 298.0}
     assert (row["tokens_in"], row["tokens_out"], row["cost_usd"], row["cache_hits"]) == (

@@ -1,15 +1,21 @@
-"""Percentiles, paired-bootstrap intervals, overlap ranks and the significance test."""
+"""Percentiles, intervals by metric, paired-Holm ranks and the paired test."""
 
 from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections.abc import Sequence
 
 import pytest
 
+from shared.domain.intervals import mean_interval, wilson_interval
 from shared.domain.statistics import (
     ModelSummary,
+    PairedStats,
+    holm,
+    paired_ranks,
+    paired_stats,
     percentile,
     significantly_better,
     summarize,
@@ -97,22 +103,21 @@ def test_std_uses_ddof_one():
     assert summary.score_std == pytest.approx(math.sqrt(1 / 3))
 
 
-def test_single_scored_sample():
+def test_single_scored_sample_gets_a_wide_interval_not_a_point():
     summaries = by_id(summarize({"one": [None, 0.8, None], "full": [0.2, 0.4, 0.6]}))
     one = summaries["one"]
     assert (one.n, one.score, one.score_std) == (1, 0.8, 0.0)
-    # One answer says nothing about the spread: the interval spans every observed score,
-    # so it ties with the other model instead of claiming a precise 0.8.
-    assert (one.ci_low, one.ci_high) == (0.2, 0.8)
-    assert one.rank == summaries["full"].rank == 1
+    low, high = bounds(one)
+    assert low < 0.8 < high and high - low > 0.5
+    assert one.ci_method == "wilson_bound"
 
 
-def test_never_scored_model():
+def test_never_scored_model_ranks_last_and_counts_as_wrong_over_all_samples():
     summaries = by_id(summarize({"ok": [1.0, 0.0, 1.0], "down": [None, None, None]}))
     down = summaries["down"]
-    assert down == ModelSummary(
-        model_id="down", score=None, score_std=None, n=0, ci_low=None, ci_high=None, rank=2
-    )
+    assert (down.score, down.n, down.ci_low, down.rank) == (None, 0, None, 2)
+    assert (down.score_all, down.n_all, down.ci_low_all) == (0.0, 3, 0.0)
+    assert down.ci_high_all is not None and down.ci_high_all > 0
 
 
 def test_empty_inputs():
@@ -124,136 +129,201 @@ def test_empty_inputs():
     ]
 
 
-# --------------------------------------------------------------------------------------------
-# summarize: intervals
-# --------------------------------------------------------------------------------------------
-
-
-def test_interval_contains_the_mean():
-    scores: Scores = {
-        "binary": binary(130, 200),
-        "uniform": noisy(200, seed=1),
-        "sparse": [v if i % 3 else None for i, v in enumerate(noisy(200, seed=2))],
-    }
-    for summary in summarize(scores):
-        assert summary.ci_low is not None
-        assert summary.ci_high is not None
-        assert summary.score is not None
-        assert summary.ci_low < summary.score < summary.ci_high
-
-
-def test_interval_width_is_plausible():
-    # 0/1 scores with p = 0.5, n = 400: normal-approximation half-width 1.96 * 0.025 = 0.049.
-    (summary,) = summarize({"m": binary(200, 400)})
-    assert summary.ci_low is not None
-    assert summary.ci_high is not None
-    assert summary.ci_high - summary.ci_low == pytest.approx(0.098, abs=0.015)
-
-
-def test_constant_model_interval_collapses_to_a_point():
-    (summary,) = summarize({"m": [0.7] * 50 + [None] * 5})
-    assert summary.score_std == pytest.approx(0.0, abs=1e-12)
-    low, high = bounds(summary)
-    assert low == pytest.approx(0.7)
-    assert high - low == pytest.approx(0.0, abs=1e-12)
-
-
-def test_higher_confidence_gives_a_wider_interval():
-    scores = {"m": noisy(300, seed=3)}
-    (narrow,) = summarize(scores, confidence=0.8)
-    (wide,) = summarize(scores, confidence=0.99)
-    assert bounds(wide)[0] < bounds(narrow)[0] < bounds(narrow)[1] < bounds(wide)[1]
-
-
-def test_same_seed_same_result_and_seed_matters():
-    scores: Scores = {"a": noisy(100, seed=4), "b": noisy(100, seed=5), "c": binary(40, 100)}
-    assert summarize(scores, seed=11) == summarize(scores, seed=11)
-    assert summarize(scores, seed=11) != summarize(scores, seed=12)
-
-
-def test_resamples_are_paired_across_models():
-    # With one set of drawn indices per iteration, identical columns get identical intervals
-    # down to the last bit; independent draws would give each its own.
-    column = noisy(150, seed=6)
-    summaries = summarize({"x": column, "y": list(column), "z": binary(75, 150)})
-    x, y = by_id(summaries)["x"], by_id(summaries)["y"]
-    assert (x.ci_low, x.ci_high) == (y.ci_low, y.ci_high)
-
-
-def test_input_order_does_not_change_results():
-    scores: Scores = {"a": noisy(80, seed=7), "b": binary(30, 80), "c": [None] * 80}
-    reordered = dict(reversed(list(scores.items())))
-    assert summarize(scores) == summarize(reordered)
+def test_score_all_counts_unscored_as_wrong():
+    (summary,) = summarize({"m": [1.0, None, 0.0, 1.0, None]})
+    assert summary.score == pytest.approx(2 / 3)
+    assert summary.score_all == pytest.approx(2 / 5)
+    assert summary.n_all == 5
 
 
 # --------------------------------------------------------------------------------------------
-# summarize: ranks
+# intervals: known values
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "low", "high"),
+    # Newcombe (1998), "Two-sided confidence intervals for the single proportion", Table I,
+    # method 4 (score interval with continuity correction).
+    [
+        (81, 263, 0.2535, 0.3682),
+        (15, 148, 0.0598, 0.1644),
+        (0, 20, 0.0, 0.2005),
+        (1, 29, 0.0018, 0.1963),
+        (0, 10, 0.0, 0.3445),
+    ],
+)
+def test_wilson_endpoints_match_published_values(successes, n, low, high):
+    got = wilson_interval(successes, n)
+    assert got == (pytest.approx(low, abs=5e-5), pytest.approx(high, abs=5e-5))
+
+
+def test_zero_successes_is_never_a_zero_width_interval():
+    low, high, method = mean_interval([0.0] * 30)
+    assert (low, method) == (0.0, "wilson")
+    assert 0.1 < high < 0.15
+    low, high, _ = mean_interval([1.0] * 30)
+    assert high == 1.0 and 0.85 < low < 0.9
+
+
+def test_wilson_is_symmetric():
+    low, high = wilson_interval(7, 40)
+    mirrored = wilson_interval(33, 40)
+    assert mirrored == (pytest.approx(1 - high), pytest.approx(1 - low))
+
+
+@pytest.mark.parametrize(("successes", "n"), [(1, 0), (-1, 5), (6, 5)])
+def test_wilson_rejects_impossible_counts(successes, n):
+    with pytest.raises(ValueError, match="must be"):
+        wilson_interval(successes, n)
+
+
+def test_continuous_scores_get_a_t_interval():
+    values = [0.2, 0.5, 0.7, 0.9, 0.4, 0.6]
+    low, high, method = mean_interval(values)
+    mean = statistics.fmean(values)
+    half = 2.5706 * statistics.stdev(values) / math.sqrt(len(values))  # t(0.975, 5)
+    assert method == "t"
+    assert (low, high) == (
+        pytest.approx(mean - half, abs=1e-4),
+        pytest.approx(mean + half, abs=1e-4),
+    )
+
+
+def test_constant_continuous_scores_are_not_a_point():
+    low, high, method = mean_interval([0.5] * 30)
+    assert method == "wilson_bound"
+    assert low < 0.5 < high
+
+
+def test_summary_names_its_method():
+    summaries = by_id(summarize({"exact": binary(20, 30), "judge": [0.3, 0.8, 0.6] * 10}))
+    assert summaries["exact"].ci_method == "wilson"
+    assert summaries["judge"].ci_method == "t"
+
+
+# --------------------------------------------------------------------------------------------
+# Holm and paired tests
+# --------------------------------------------------------------------------------------------
+
+
+def test_holm_worked_example():
+    # p sorted: 0.01 <= 0.05/4, 0.015 <= 0.05/3, 0.03 > 0.05/2 stops; 0.04 is not tested.
+    rejected = holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.015}, 0.05)
+    assert rejected == {"a": True, "b": False, "c": False, "d": True}
+
+
+def test_holm_rejects_nothing_when_the_smallest_fails():
+    assert holm({"a": 0.03, "b": 0.04}, 0.05) == {"a": False, "b": False}
+    assert holm({}, 0.05) == {}
+
+
+def test_paired_stats_count_unscored_as_wrong_and_respect_include():
+    stats = paired_stats([1.0, None, 1.0, 0.0], [0.0, 1.0, None, 0.0])
+    assert (stats.n, stats.total, stats.total_sq) == (4, 1.0, 3.0)
+    fresh_only = paired_stats(
+        [1.0, None, 1.0, 0.0], [0.0, 1.0, None, 0.0], [True, False, True, False]
+    )
+    assert (fresh_only.n, fresh_only.total) == (2, 2.0)
+
+
+def test_paired_p_value_matches_a_t_test():
+    a = [0.9, 0.7, 0.8, 0.6, 0.95, 0.85]
+    b = [0.8, 0.72, 0.6, 0.55, 0.9, 0.7]
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    t = statistics.fmean(diffs) / (statistics.stdev(diffs) / math.sqrt(len(diffs)))
+    stats = paired_stats(a, b)
+    assert t == pytest.approx(2.8, abs=0.1)
+    assert stats.p_value() == pytest.approx(0.019, abs=0.002)  # one-sided, 5 df
+
+
+def test_pooling_adds_sufficient_statistics():
+    one, two = paired_stats([1.0, 0.0], [0.0, 0.0]), paired_stats([1.0, 1.0, 0.0], [0.0, 1.0, 1.0])
+    pooled = one + two
+    assert pooled == paired_stats([1.0, 0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0, 1.0])
+    assert PairedStats().mean is None and PairedStats().p_value() == 1.0
+
+
+def test_identical_models_are_not_significantly_different():
+    column = noisy(200, 1)
+    assert not significantly_better({"a": column, "b": list(column)}, "a", "b")
+
+
+def test_consistent_differences_without_spread_decide_by_sign():
+    assert significantly_better({"a": [1.0] * 5, "b": [0.0] * 5}, "a", "b")
+    assert not significantly_better({"a": [0.0] * 5, "b": [1.0] * 5}, "a", "b")
+
+
+def test_erroring_on_hard_items_does_not_make_a_model_better():
+    # Equal models; "b" errors exactly where it would have been wrong. Over scored samples it
+    # would look much better; counted wrong, it is the same model.
+    a = binary(70, 100)
+    b: list[float | None] = [1.0] * 70 + [None] * 30
+    assert summarize({"b": b})[0].score == 1.0
+    assert not significantly_better({"a": a, "b": b}, "b", "a")
+
+
+def test_fewer_than_two_pairs_is_never_significant():
+    assert not significantly_better({"a": [1.0], "b": [0.0]}, "a", "b")
+    assert not significantly_better({"a": [], "b": []}, "a", "b")
+
+
+def test_significance_bad_input():
+    with pytest.raises(KeyError):
+        significantly_better({"a": [1.0]}, "a", "zzz")
+    with pytest.raises(ValueError, match="lengths"):
+        significantly_better({"a": [1.0, 0.0], "b": [1.0]}, "a", "b")
+    with pytest.raises(ValueError, match="confidence"):
+        significantly_better({"a": [1.0], "b": [0.0]}, "a", "b", confidence=1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# ranks
 # --------------------------------------------------------------------------------------------
 
 
 def test_identical_models_share_rank_one():
-    column = binary(60, 100)
-    summaries = summarize({"a": column, "b": list(column), "c": list(column)})
-    assert [s.rank for s in summaries] == [1, 1, 1]
-    # Ties in rank and score are ordered by id, so the output is stable.
-    assert [s.model_id for s in summaries] == ["a", "b", "c"]
+    column = binary(20, 40)
+    assert {s.rank for s in summarize({"a": column, "b": list(column), "c": list(column)})} == {1}
 
 
 def test_clearly_separated_models_rank_in_order():
-    summaries = summarize({"low": binary(10, 100), "high": binary(90, 100), "mid": binary(50, 100)})
+    summaries = summarize({"low": binary(5, 60), "mid": binary(30, 60), "high": binary(58, 60)})
     assert [(s.model_id, s.rank) for s in summaries] == [("high", 1), ("mid", 2), ("low", 3)]
 
 
-def test_overlapping_middle_model_shares_the_top_rank():
-    summaries = by_id(
-        summarize({"a": binary(280, 400), "b": binary(248, 400), "c": binary(216, 400)})
-    )
-    a, b, c = summaries["a"], summaries["b"], summaries["c"]
-    # The premise: b overlaps both neighbours, a and c are separated.
-    assert bounds(b)[1] > bounds(a)[0]
-    assert bounds(c)[1] > bounds(b)[0]
-    assert bounds(a)[0] > bounds(c)[1]
-    # b cannot be told apart from the best; c is beaten by a only.
-    assert (a.rank, b.rank, c.rank) == (1, 1, 2)
+def test_a_consistent_paired_edge_separates_ranks_that_intervals_would_tie():
+    # b is a with 6 more right answers: intervals overlap, but pairing shows a consistent edge.
+    a = binary(40, 80)
+    b = binary(46, 80)
+    summaries = by_id(summarize({"a": a, "b": b}))
+    assert summaries["a"].ci_high > summaries["b"].ci_low  # type: ignore[operator]
+    assert (summaries["b"].rank, summaries["a"].rank) == (1, 2)
 
 
-def test_ranks_skip_like_competition_ranking():
-    summaries = summarize(
-        {"a": binary(90, 100), "b": binary(89, 100), "c": binary(10, 100), "d": binary(9, 100)}
-    )
-    assert [(s.model_id, s.rank) for s in summaries] == [("a", 1), ("b", 1), ("c", 3), ("d", 3)]
+def test_ranks_are_corrected_for_the_number_of_pairs():
+    # b beats a on 6 of 200 samples (two-sided p ~ 0.014): enough for one pair, not among 10
+    # pairs, where Holm's first level is 0.005.
+    base = binary(100, 200)
+    better = binary(106, 200)
+    assert paired_ranks({"a": base, "b": better}) == {"a": 2, "b": 1}
+    crowd = paired_ranks({"a": base, "b": better, **{f"x{i}": list(base) for i in range(3)}})
+    assert set(crowd.values()) == {1}
 
 
 def test_unscored_models_rank_last_together():
-    summaries = summarize(
-        {
-            "dead": [None] * 100,
-            "good": binary(90, 100),
-            "bad": binary(10, 100),
-            "also-dead": [None] * 100,
-        }
-    )
-    assert [(s.model_id, s.rank) for s in summaries] == [
-        ("good", 1),
-        ("bad", 2),
-        ("also-dead", 3),
-        ("dead", 3),
-    ]
+    summaries = by_id(summarize({"a": [1.0, 0.0], "x": [None, None], "y": [None, None]}))
+    assert (summaries["a"].rank, summaries["x"].rank, summaries["y"].rank) == (1, 2, 2)
 
 
-def test_rank_follows_the_overlap_rule_exactly():
-    scores: Scores = {f"m{i}": binary(40 + 8 * i, 120) for i in range(6)}
-    scores["sparse"] = [v if i % 5 == 0 else None for i, v in enumerate(binary(70, 120))]
-    summaries = summarize(scores)
-    for s in summaries:
-        beaten_by = sum(1 for o in summaries if bounds(o)[0] > bounds(s)[1])
-        assert s.rank == 1 + beaten_by
-    keys = [(s.rank, -(s.score or 0.0), s.model_id) for s in summaries]
-    assert keys == sorted(keys)
+def test_input_order_does_not_change_results():
+    scores = {"a": binary(10, 40), "b": noisy(40, 2), "c": binary(30, 40)}
+    reversed_scores = dict(reversed(scores.items()))
+    assert summarize(scores) == summarize(reversed_scores)
 
 
 # --------------------------------------------------------------------------------------------
-# summarize: bad input
+# bad input
 # --------------------------------------------------------------------------------------------
 
 
@@ -264,112 +334,11 @@ def test_sequences_must_have_one_entry_per_sample():
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_scores_must_be_finite(bad):
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match="not a finite score"):
         summarize({"a": [1.0, bad]})
 
 
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        ({"confidence": 0.0}, "confidence"),
-        ({"confidence": 1.0}, "confidence"),
-        ({"confidence": 95}, "confidence"),
-        ({"resamples": 0}, "resamples"),
-    ],
-)
-def test_settings_are_checked(settings, message):
-    with pytest.raises(ValueError, match=message):
-        summarize({"a": [1.0, 0.0]}, **settings)
-    with pytest.raises(ValueError, match=message):
-        significantly_better({"a": [1.0, 0.0], "b": [0.0, 0.0]}, "a", "b", **settings)
-
-
-# --------------------------------------------------------------------------------------------
-# significantly_better
-# --------------------------------------------------------------------------------------------
-
-
-def test_paired_test_finds_a_small_consistent_edge_that_intervals_cannot():
-    # Sample difficulty dominates (uniform noise across samples); B is always a bit better.
-    a = noisy(300, seed=8)
-    b = [v + 0.02 for v in a]
-    scores = {"a": a, "b": b}
-    summaries = by_id(summarize(scores))
-    # The unpaired view: the two intervals overlap and the models share rank 1 ...
-    assert bounds(summaries["b"])[0] < bounds(summaries["a"])[1]
-    assert summaries["a"].rank == summaries["b"].rank == 1
-    # ... the paired view sees the edge on every sample.
-    assert significantly_better(scores, "b", "a")
-    assert not significantly_better(scores, "a", "b")
-
-
-def test_paired_test_with_noisy_per_sample_differences():
-    rng = random.Random(9)
-    a = noisy(300, seed=10)
-    b = [v + 0.03 + rng.gauss(0, 0.05) for v in a]
-    scores = {"a": a, "b": b}
-    summaries = by_id(summarize(scores))
-    assert summaries["a"].rank == summaries["b"].rank == 1
-    assert significantly_better(scores, "b", "a")
-    assert not significantly_better(scores, "a", "b")
-
-
-def test_identical_models_are_not_significantly_different():
-    column = noisy(200, seed=11)
-    scores = {"a": column, "b": list(column)}
-    assert not significantly_better(scores, "a", "b")
-    assert not significantly_better(scores, "a", "a")
-
-
-def test_pure_noise_is_not_significant():
-    scores = {"a": noisy(200, seed=12), "b": noisy(200, seed=13)}
-    assert not significantly_better(scores, "a", "b")
-    assert not significantly_better(scores, "b", "a")
-
-
-def test_clear_winner_on_binary_scores():
-    scores = {"new": binary(90, 100), "old": binary(60, 100)}
-    assert significantly_better(scores, "new", "old")
-    assert not significantly_better(scores, "old", "new")
-
-
-def test_only_samples_both_models_answered_count():
-    # The challenger looks better only where the incumbent errored; on shared samples they tie.
-    challenger = [1.0] * 50 + [0.5] * 50
-    incumbent = [None] * 50 + [0.5] * 50
-    assert not significantly_better({"c": challenger, "i": incumbent}, "c", "i")
-
-
-@pytest.mark.parametrize(
-    ("challenger", "incumbent"),
-    [
-        ([], []),
-        ([1.0], [0.0]),
-        ([1.0, None, 1.0], [0.0, 0.0, None]),
-        ([None, None], [0.0, 0.0]),
-    ],
-)
-def test_fewer_than_two_pairs_is_never_significant(challenger, incumbent):
-    assert not significantly_better({"c": challenger, "i": incumbent}, "c", "i")
-
-
-def test_two_consistent_pairs_can_be_significant():
-    assert significantly_better({"c": [1.0, 0.6], "i": [0.5, 0.1]}, "c", "i")
-
-
-def test_significance_is_deterministic_for_a_seed():
-    rng = random.Random(14)
-    a = noisy(100, seed=15)
-    b = [v + rng.gauss(0.02, 0.1) for v in a]
-    scores = {"a": a, "b": b}
-    results = {significantly_better(scores, "b", "a", seed=s) for s in (3, 3, 3)}
-    assert len(results) == 1
-
-
-def test_significance_bad_input():
-    with pytest.raises(KeyError):
-        significantly_better({"a": [1.0, 0.0]}, "a", "missing")
-    with pytest.raises(ValueError, match="entries"):
-        significantly_better({"a": [1.0, 0.0], "b": [1.0]}, "a", "b")
-    with pytest.raises(ValueError, match="finite"):
-        significantly_better({"a": [1.0, math.nan], "b": [1.0, 0.0]}, "a", "b")
+@pytest.mark.parametrize("confidence", [0.0, 1.0, -0.5, 2.0])
+def test_confidence_is_checked(confidence):
+    with pytest.raises(ValueError, match="confidence"):
+        summarize({"a": [1.0]}, confidence=confidence)

@@ -70,6 +70,9 @@ class EvalMetadata(RequestModel):
     extract_regex: str | None = Field(default=None, max_length=500)
     strip_punctuation: bool = False
     rubric: str | None = Field(default=None, max_length=10_000)
+    # ranking_winner's practical margin (0-1 scale) and minimum fresh pairs; see promotion.py.
+    promotion_margin: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    promotion_min_paired_n: int | None = Field(default=None, ge=2, le=1_000_000)
 
     @field_validator("extract_regex")
     @classmethod

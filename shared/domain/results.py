@@ -8,14 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shared.domain.leaderboards import ChosenModelStrategy
-from shared.domain.statistics import ModelSummary, percentile, significantly_better
+from shared.domain.promotion import Decision, PromotionSettings, decide
+from shared.domain.statistics import RANK_RULE, ModelSummary, percentile
 
 Doc = dict[str, Any]
 
 
 def model_result(summary: ModelSummary, name: str, samples: Sequence[Doc]) -> Doc:
-    """A results row. Errored samples count against ``success_rate`` and are never scored;
+    """A results row. Errored samples count against ``success_rate``; ``score`` leaves them
+    (and unscored ones) out, ``score_all`` counts them as wrong, and ranks use the latter;
     latency, tokens and cost describe the answers (a cached answer keeps its original figures,
     so a model's cost does not depend on what happened to be cached)."""
     answered = [s for s in samples if s.get("error") is None and s.get("output") is not None]
@@ -30,6 +31,12 @@ def model_result(summary: ModelSummary, name: str, samples: Sequence[Doc]) -> Do
         "ci_low": summary.ci_low,
         "ci_high": summary.ci_high,
         "rank": summary.rank,
+        "rank_rule": RANK_RULE,
+        "ci_method": summary.ci_method,
+        "score_all": summary.score_all,
+        "n_all": summary.n_all,
+        "ci_low_all": summary.ci_low_all,
+        "ci_high_all": summary.ci_high_all,
         "success_rate": len(answered) / len(samples) if samples else 0.0,
         "errors": len(samples) - len(answered),
         "unscored": sum(1 for s in answered if s.get("score") is None),
@@ -49,24 +56,23 @@ def decide_promotion(
     previous: str | None,
     scores: Mapping[str, Sequence[float | None]],
     summaries: Sequence[ModelSummary],
-) -> Doc:
-    """``ranking_winner``: promote the top model only when nothing is chosen yet or when it is
-    significantly better than the chosen one (paired bootstrap of the difference), so a re-run
-    on noise does not flap the choice. Always says why."""
-    scored = [s for s in summaries if s.n > 0]
-    top = max(scored, key=lambda s: (-s.rank, s.score or 0.0)).model_id if scored else None
-    base: Doc = {"strategy": strategy, "previous": previous, "chosen": previous, "promoted": False}
-    if strategy != ChosenModelStrategy.RANKING_WINNER:
-        return base | {"reason": "the strategy is manual"}
-    if top is None:
-        return base | {"reason": "no model was scored"}
-    if previous == top:
-        return base | {"reason": "the chosen model is still the top model"}
-    if previous is None:
-        return base | {"chosen": top, "promoted": True, "reason": "no model was chosen yet"}
-    if previous not in scores:
-        return base | {"reason": "the chosen model was not part of this run"}
-    if significantly_better(scores, top, previous):
-        reason = "significantly better than the chosen model"
-        return base | {"chosen": top, "promoted": True, "reason": reason}
-    return base | {"reason": "not significantly better than the chosen model"}
+    fresh: Mapping[str, Sequence[bool]] | None = None,
+    evidence: Doc | None = None,
+    settings: PromotionSettings | None = None,
+) -> Decision:
+    """The run's promotion decision and the evidence to keep (see :mod:`shared.domain.promotion`
+    for the rule and why)."""
+    return decide(
+        strategy=str(strategy),
+        previous=previous,
+        scores=scores,
+        summaries=summaries,
+        fresh=fresh,
+        evidence=evidence,
+        settings=settings,
+    )
+
+
+def freshness(samples: Sequence[Doc]) -> list[bool]:
+    """Per sample: whether this run produced the answer (a cached answer repeats evidence)."""
+    return [not s.get("cached") for s in samples]

@@ -259,7 +259,21 @@ class ModelResult(ResponseModel):
     n: int = Field(description="scored samples")
     ci_low: float | None
     ci_high: float | None
-    rank: int
+    rank: int = Field(description="1 + the number of models that beat it (see rank_rule)")
+    rank_rule: str | None = Field(
+        default=None,
+        description="paired_holm: two-sided paired t-tests, unscored counted as wrong, Holm's "
+        "correction over all pairs at 5%",
+    )
+    ci_method: str | None = Field(
+        default=None, description="how ci_low/ci_high were made: wilson, t or wilson_bound"
+    )
+    score_all: float | None = Field(
+        default=None, description="mean over every sample, errored and unscored counted as 0"
+    )
+    n_all: int | None = Field(default=None, description="every sample")
+    ci_low_all: float | None = None
+    ci_high_all: float | None = None
     success_rate: float = Field(description="share of samples the model answered without error")
     errors: int
     unscored: int = Field(
@@ -299,6 +313,15 @@ class Promotion(ResponseModel):
     chosen: str | None
     promoted: bool
     reason: str
+    margin: float | None = None
+    min_paired_n: int | None = None
+    alpha: float | None = None
+    correction: str | None = None
+    comparisons: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="per challenger: this run's and the pooled paired difference to the "
+        "chosen model with 95% intervals, p-values, the Holm level, and why",
+    )
 
 
 class RunPublic(ResponseModel):

@@ -1,31 +1,39 @@
-"""Per-model scores with honest error bars, and the ranks they allow.
+"""Per-model scores with honest error bars, paired comparisons, and the ranks they allow.
 
 Input everywhere is ``scores: Mapping[model_id, Sequence[float | None]]``: one entry per
 dataset sample, in the same sample order for every model; ``None`` marks a sample the model
-was not scored on (an error, an unparseable judge verdict). ``None`` is left out of a model's
-mean rather than counted as wrong.
+was not scored on (an error, an unparseable judge verdict).
 
-Uncertainty comes from a percentile bootstrap over samples. It is *paired*: each bootstrap
-iteration draws one set of sample indices and applies it to every model, because every model
-answered the same samples. A model's own interval is distributed exactly as an unpaired
-bootstrap's would be (identical models do get identical intervals); the pairing pays off in
-comparisons (:func:`significantly_better`), where the difference between two models on the same
-sample cancels out how hard that sample is.
+Two means per model, both reported: ``score`` over the scored samples (what the model does when
+it answers) and ``score_all`` over every sample with ``None`` counted as wrong (0). Comparisons
+between models, and therefore ranks and promotion, use the second: a model that errors on the
+items it would have got wrong must not look better than one that answers them.
 
-Pure Python on purpose (no numpy in the deploy bundle). ``python -m benchmarks.bench_statistics``
-measures it: 5 models x 5,000 samples x 2,000 resamples takes about 1 s on one core (1.7 s when
-every model has a few unscored samples, which costs one more gather per resample).
+Intervals come from :mod:`shared.domain.intervals` (Wilson for 0/1 scores, a t-interval for
+continuous ones). Comparisons are *paired*: every model answered the same samples, so the
+per-sample difference cancels out how hard each sample is. The test is a one-sided paired
+t-test on those differences (for 0/1 scores at the sizes Podium runs, within a hair of exact
+McNemar, and it needs no resampling).
+
+Ranks follow the same comparisons: a model's rank is 1 + the number of models that beat it in a
+paired test, with Holm's correction over every pair of models at a 5% family-wise level. The
+old rule (non-overlapping intervals) missed most real differences that the paired test finds,
+so the board showed a tie while promotion declared a winner; now both read the same evidence.
 """
 
 from __future__ import annotations
 
 import math
-import random
-import sys
-from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from operator import itemgetter
+from itertools import combinations
+
+from scipy import special
+
+from shared.domain.intervals import mean_interval
+
+RANK_RULE = "paired_holm"  # named on every results row
+FAMILY_ALPHA = 0.05  # two-sided, family-wise, for ranks
 
 
 @dataclass(frozen=True)
@@ -34,9 +42,14 @@ class ModelSummary:
     score: float | None  # mean over scored samples; None when the model has none
     score_std: float | None  # sample standard deviation (ddof=1); 0.0 for n == 1
     n: int  # scored samples
-    ci_low: float | None
+    ci_low: float | None  # interval of ``score``
     ci_high: float | None
     rank: int
+    score_all: float | None = None  # mean over every sample, unscored counted as 0
+    n_all: int = 0  # every sample
+    ci_low_all: float | None = None
+    ci_high_all: float | None = None
+    ci_method: str | None = None  # how ci_low/ci_high were made (intervals.py)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -64,176 +77,168 @@ def _sorted_percentile(ordered: Sequence[float], q: float) -> float:
 
 
 @dataclass(frozen=True)
-class _Column:
-    """One model's scores, prepared once so that each bootstrap iteration only gathers and sums."""
+class PairedStats:
+    """Sufficient statistics of per-sample differences (challenger - incumbent): enough to pool
+    runs without keeping their samples."""
 
-    values: list[float]  # None replaced by 0.0, so gathered values can be summed blindly
-    mask: list[int]  # 1 where scored, 0 where not
-    scored: list[float]
+    n: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+
+    def __add__(self, other: PairedStats) -> PairedStats:
+        return PairedStats(
+            self.n + other.n, self.total + other.total, self.total_sq + other.total_sq
+        )
 
     @property
-    def n(self) -> int:
-        return len(self.scored)
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
 
     @property
-    def complete(self) -> bool:
-        return len(self.scored) == len(self.values)
+    def std(self) -> float | None:
+        if self.n < 2:
+            return None
+        mean = self.total / self.n
+        return math.sqrt(max(0.0, (self.total_sq - self.n * mean * mean) / (self.n - 1)))
+
+    def p_value(self) -> float:
+        """One-sided paired t-test p-value for "the challenger is better" (mean > 0); 1.0 with
+        fewer than two pairs. Differences without spread decide by their sign."""
+        std = self.std
+        if std is None:
+            return 1.0
+        mean = self.total / self.n
+        # Relative tolerance: float sums of identical differences leave ~1e-16 of spread.
+        if std <= 1e-12 * max(1.0, abs(mean)):
+            return 0.0 if mean > 0 else 1.0
+        t = mean / (std / math.sqrt(self.n))
+        return float(special.stdtr(self.n - 1, -t))  # Student t survival function
+
+    def interval(self, confidence: float = 0.95) -> tuple[float, float] | None:
+        """Two-sided t-interval of the mean difference; None with fewer than two pairs."""
+        std = self.std
+        if std is None:
+            return None
+        mean = self.total / self.n
+        half = (
+            float(special.stdtrit(self.n - 1, 1 - (1 - confidence) / 2)) * std / math.sqrt(self.n)
+        )
+        return mean - half, mean + half
 
 
-def _column(model_id: str, entries: Sequence[float | None]) -> _Column:
-    values: list[float] = []
-    mask: list[int] = []
-    for position, entry in enumerate(entries):
-        if entry is None:
-            values.append(0.0)
-            mask.append(0)
-        elif math.isfinite(entry):
-            values.append(float(entry))
-            mask.append(1)
-        else:
-            raise ValueError(f"{model_id}: sample {position} is {entry}, not a finite score")
-    scored = [v for v, m in zip(values, mask, strict=True) if m]
-    return _Column(values=values, mask=mask, scored=scored)
+def counted_wrong(entries: Sequence[float | None]) -> list[float]:
+    """Scores with unscored samples counted as wrong (0.0)."""
+    return [0.0 if e is None else float(e) for e in entries]
 
 
-def _check_settings(confidence: float, resamples: int) -> None:
+def paired_stats(
+    challenger: Sequence[float | None],
+    incumbent: Sequence[float | None],
+    include: Sequence[bool] | None = None,
+) -> PairedStats:
+    """Differences over every sample (unscored counted as wrong), or over those ``include``
+    marks (the caller leaves out samples whose answers add no evidence, e.g. cached ones)."""
+    if len(challenger) != len(incumbent):
+        raise ValueError(f"{len(challenger)} challenger entries but {len(incumbent)} incumbent")
+    diffs = [
+        a - b
+        for position, (a, b) in enumerate(
+            zip(counted_wrong(challenger), counted_wrong(incumbent), strict=True)
+        )
+        if include is None or include[position]
+    ]
+    return PairedStats(len(diffs), math.fsum(diffs), math.fsum(d * d for d in diffs))
+
+
+def holm(p_values: Mapping[str, float], alpha: float) -> dict[str, bool]:
+    """Holm's step-down procedure: which hypotheses are rejected at family-wise level ``alpha``.
+    The k-th smallest p-value (k from 0) is compared with ``alpha / (m - k)``; the first that
+    fails stops the procedure."""
+    ordered = sorted(p_values, key=lambda key: (p_values[key], key))
+    m = len(ordered)
+    rejected = dict.fromkeys(ordered, False)
+    for k, key in enumerate(ordered):
+        if p_values[key] > alpha / (m - k):
+            break
+        rejected[key] = True
+    return rejected
+
+
+def holm_threshold(rank: int, m: int, alpha: float) -> float:
+    """The level Holm compares the ``rank``-th smallest (from 0) of ``m`` p-values with."""
+    return alpha / (m - rank)
+
+
+def _check(scores: Mapping[str, Sequence[float | None]], confidence: float) -> int:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence}")
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
-
-
-def _resample_indices(rng: random.Random, n: int) -> list[int]:
-    """``n`` indices drawn uniformly with replacement from ``range(n)``.
-
-    One ``getrandbits`` call decoded by ``array`` is about 1.6x faster than ``rng.choices``,
-    and the draws are where the bootstrap spends half its time. With 64-bit words the modulo
-    bias is below n / 2**64: invisible. The byte order is fixed so a seed gives the same
-    indices on every machine.
-    """
-    words = array("Q", rng.getrandbits(64 * n).to_bytes(8 * n, "little"))
-    if sys.byteorder == "big":
-        words.byteswap()
-    return list(map(n.__rmod__, words))
-
-
-def _gatherer(indices: list[int]) -> Callable[[Sequence[float]], Sequence[float]]:
-    # itemgetter gathers in C, several times faster than a comprehension; with a single index it
-    # returns the bare item instead of a tuple, hence the special case.
-    if len(indices) == 1:
-        only = indices[0]
-        return lambda seq: (seq[only],)
-    return itemgetter(*indices)
-
-
-def _interval(means: list[float], confidence: float) -> tuple[float, float]:
-    means.sort()
-    tail = 100 * (1 - confidence) / 2
-    return _sorted_percentile(means, tail), _sorted_percentile(means, 100 - tail)
-
-
-def _bootstrap_means(
-    columns: Mapping[str, _Column], length: int, resamples: int, seed: int
-) -> dict[str, list[float]]:
-    """For each model, its mean over every paired resample in which it has a scored sample."""
-    # Models with the same missing samples share one count per iteration; most models have none
-    # missing and divide by ``length``.
-    mask_slot: dict[tuple[int, ...], int] = {}
-    masks: list[list[int]] = []
-    plan: list[tuple[list[float], int | None, list[float]]] = []
-    means: dict[str, list[float]] = {}
-    for model_id, column in columns.items():
-        slot = None
-        if not column.complete:
-            slot = mask_slot.setdefault(tuple(column.mask), len(masks))
-            if slot == len(masks):
-                masks.append(column.mask)
-        means[model_id] = []
-        plan.append((column.values, slot, means[model_id]))
-
-    rng = random.Random(seed)
-    for _ in range(resamples):
-        take = _gatherer(_resample_indices(rng, length))
-        counts = [sum(take(mask)) for mask in masks]
-        for values, slot, out in plan:
-            count = length if slot is None else counts[slot]
-            # A resample that drew none of the model's scored samples says nothing about it.
-            if count:
-                out.append(sum(take(values)) / count)
-    return means
-
-
-def _summary(
-    model_id: str, column: _Column, boot: list[float], observed: list[float], confidence: float
-) -> ModelSummary:
-    """Everything but the rank, which needs every model's interval."""
-    n = column.n
-    if n == 0:
-        return ModelSummary(model_id, None, None, 0, None, None, rank=0)
-    mean = math.fsum(column.scored) / n
-    if n == 1:
-        return ModelSummary(model_id, mean, 0.0, 1, min(observed), max(observed), rank=0)
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in column.scored) / (n - 1))
-    low, high = _interval(boot, confidence) if boot else (min(column.scored), max(column.scored))
-    return ModelSummary(model_id, mean, std, n, low, high, rank=0)
-
-
-def _rank(summary: ModelSummary, lows: list[float]) -> int:
-    if summary.ci_high is None:
-        return len(lows) + 1  # never scored: behind every scored model
-    return 1 + sum(1 for low in lows if low > summary.ci_high)
-
-
-def summarize(
-    scores: Mapping[str, Sequence[float | None]],
-    *,
-    confidence: float = 0.95,
-    resamples: int = 2000,
-    seed: int = 0,
-) -> list[ModelSummary]:
-    """Mean, spread, paired-bootstrap confidence interval and rank of every model.
-
-    Ranks are competition style over interval overlap, as Chatbot Arena ranks: a model's rank is
-    1 + the number of models whose interval lies entirely above its own (their ``ci_low`` is
-    strictly greater than its ``ci_high``). Models that cannot be told apart therefore share a
-    rank, and the ranks need not be consecutive (1, 1, 3). A model with a wide interval can
-    share rank 1 while a model with a higher mean but a tight interval does not; that is the
-    honest reading: the first could still be the best, the second demonstrably is not.
-    Models never scored (n == 0) have no score and no interval, and all share the last rank,
-    1 + the number of scored models.
-
-    The interval is the percentile bootstrap of the mean, deterministic for a given ``seed``.
-    Two degenerate cases are handled explicitly rather than trusted to the bootstrap:
-
-    - n == 1: every resample repeats the one value, so the bootstrap would claim zero
-      uncertainty. Its interval is instead the whole range of scores observed across all
-      models, which makes it tie with everything it could plausibly tie with.
-    - a model whose scored samples were absent from every resample (only possible with a tiny
-      ``resamples``): its interval is the range of its own scores.
-
-    Returns the summaries ordered by rank, then score descending, then model id. Raises
-    ``ValueError`` when the sequences differ in length, a score is not finite, or the settings
-    are out of range.
-    """
-    _check_settings(confidence, resamples)
     lengths = {len(entries) for entries in scores.values()}
     if len(lengths) > 1:
         raise ValueError(f"every model needs one entry per sample; got lengths {sorted(lengths)}")
-    length = lengths.pop() if lengths else 0
-    columns = {model_id: _column(model_id, entries) for model_id, entries in scores.items()}
+    for model_id, entries in scores.items():
+        for position, entry in enumerate(entries):
+            if entry is not None and not math.isfinite(entry):
+                raise ValueError(f"{model_id}: sample {position} is {entry}, not a finite score")
+    return lengths.pop() if lengths else 0
 
-    resampled = {model_id: column for model_id, column in columns.items() if column.n >= 2}
-    means = _bootstrap_means(resampled, length, resamples, seed) if resampled else {}
-    observed = [v for column in columns.values() for v in column.scored]
 
-    unranked = [
-        _summary(model_id, column, means.get(model_id, []), observed, confidence)
-        for model_id, column in columns.items()
+def _summary(model_id: str, entries: Sequence[float | None], confidence: float) -> ModelSummary:
+    scored = [float(e) for e in entries if e is not None]
+    n = len(scored)
+    n_all = len(entries)
+    everything = counted_wrong(entries)
+    score_all = math.fsum(everything) / n_all if n_all else None
+    low_all, high_all, _ = mean_interval(everything, confidence) if n_all else (None, None, None)
+    if n == 0:
+        return ModelSummary(
+            model_id, None, None, 0, None, None, 0, score_all, n_all, low_all, high_all, None
+        )
+    mean = math.fsum(scored) / n
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in scored) / (n - 1)) if n > 1 else 0.0
+    low, high, method = mean_interval(scored, confidence)
+    return ModelSummary(
+        model_id, mean, std, n, low, high, 0, score_all, n_all, low_all, high_all, method
+    )
+
+
+def paired_ranks(
+    scores: Mapping[str, Sequence[float | None]], *, alpha: float = FAMILY_ALPHA
+) -> dict[str, int]:
+    """Rank = 1 + the number of models that beat this one: a pair is decided by a two-sided
+    paired t-test (unscored counted as wrong), with Holm's correction over all pairs at
+    ``alpha``. Models never scored share the last rank, 1 + the number of scored models."""
+    ranked = [m for m, entries in scores.items() if any(e is not None for e in entries)]
+    p_values: dict[str, float] = {}
+    winners: dict[str, tuple[str, str]] = {}
+    for a, b in combinations(sorted(ranked), 2):
+        forward = paired_stats(scores[a], scores[b])
+        backward = PairedStats(forward.n, -forward.total, forward.total_sq)
+        key = f"{a}\x00{b}"
+        p_values[key] = min(1.0, 2 * min(forward.p_value(), backward.p_value()))
+        mean = forward.mean or 0.0
+        winners[key] = (a, b) if mean > 0 else (b, a)
+    beaten_by = dict.fromkeys(ranked, 0)
+    for key, rejected in holm(p_values, alpha).items():
+        if rejected:
+            beaten_by[winners[key][1]] += 1
+    last = len(ranked) + 1
+    return {m: 1 + beaten_by[m] if m in beaten_by else last for m in scores}
+
+
+def summarize(
+    scores: Mapping[str, Sequence[float | None]], *, confidence: float = 0.95
+) -> list[ModelSummary]:
+    """Scores, intervals and paired-Holm ranks of every model, ordered by rank, then
+    ``score_all`` descending, then model id. Raises ``ValueError`` when the sequences differ in
+    length, a score is not finite, or ``confidence`` is out of range."""
+    _check(scores, confidence)
+    ranks = paired_ranks(scores)
+    summaries = [
+        replace(_summary(model_id, entries, confidence), rank=ranks[model_id])
+        for model_id, entries in scores.items()
     ]
-    lows = [s.ci_low for s in unranked if s.ci_low is not None]
-    summaries = [replace(s, rank=_rank(s, lows)) for s in unranked]
     summaries.sort(
-        key=lambda s: (s.rank, -s.score if s.score is not None else math.inf, s.model_id)
+        key=lambda s: (s.rank, -(s.score_all if s.score_all is not None else -1.0), s.model_id)
     )
     return summaries
 
@@ -244,38 +249,11 @@ def significantly_better(
     incumbent: str,
     *,
     confidence: float = 0.95,
-    resamples: int = 2000,
-    seed: int = 0,
 ) -> bool:
-    """Whether ``challenger`` beats ``incumbent`` beyond noise.
-
-    Paired bootstrap of the mean per-sample difference (challenger - incumbent) over the
-    samples both were scored on; True only when the lower end of its two-sided ``confidence``
-    interval is above zero (so a one-sided test at (1 - confidence) / 2). Pairing removes the
-    sample-difficulty noise both models share, so a small but consistent edge is detected even
-    when the two models' own intervals overlap. Fewer than two paired samples is never
-    significant. Raises ``KeyError`` for an unknown model and ``ValueError`` for mismatched
-    lengths, non-finite scores or out-of-range settings.
-    """
-    _check_settings(confidence, resamples)
-    ours = _column(challenger, scores[challenger])
-    theirs = _column(incumbent, scores[incumbent])
-    if len(ours.values) != len(theirs.values):
-        raise ValueError(
-            f"{challenger} has {len(ours.values)} entries but {incumbent} {len(theirs.values)}"
-        )
-    diffs = [
-        a - b
-        for a, b, a_scored, b_scored in zip(
-            ours.values, theirs.values, ours.mask, theirs.mask, strict=True
-        )
-        if a_scored and b_scored
-    ]
-    count = len(diffs)
-    if count < 2:
-        return False
-
-    rng = random.Random(seed)
-    means = [sum(_gatherer(_resample_indices(rng, count))(diffs)) / count for _ in range(resamples)]
-    low, _high = _interval(means, confidence)
-    return low > 0
+    """Whether ``challenger`` beats ``incumbent`` in a one-sided paired t-test at
+    ``(1 - confidence) / 2``, over every sample with unscored ones counted as wrong; a single
+    comparison, uncorrected (promotion uses :mod:`shared.domain.promotion`). Fewer than two
+    samples is never significant. Raises ``KeyError`` for an unknown model and ``ValueError``
+    for mismatched lengths, non-finite scores or out-of-range settings."""
+    _check({challenger: scores[challenger], incumbent: scores[incumbent]}, confidence)
+    return paired_stats(scores[challenger], scores[incumbent]).p_value() < (1 - confidence) / 2

@@ -125,6 +125,7 @@ class RunRepository:
         allowed_from: Iterable[str],
         fields: Doc,
         leaderboard_fields: Callable[[Doc, Doc], Doc] | None = None,
+        run_fields: Callable[[Doc], Doc] | None = None,
     ) -> Doc | None:
         """Move a run to a new state if it is in one of ``allowed_from``; returns the updated
         run, or None when it was elsewhere (a duplicate task, a cancel that lost a race).
@@ -144,10 +145,11 @@ class RunRepository:
             current = snap.to_dict() or {}
             if current.get("status") not in allowed:
                 return None
-            updated = {**current, **fields}
-            tx.update(ref, fields)
+            lb_doc = (lb.to_dict() or {}) if lb.exists else {}
+            extra = run_fields(lb_doc) if run_fields is not None else {}
+            updated = {**current, **fields, **extra}
+            tx.update(ref, {**fields, **extra})
             if lb.exists:
-                lb_doc = lb.to_dict() or {}
                 lb_update: Doc = {}
                 if (
                     fields.get("status") not in ACTIVE_STATUSES

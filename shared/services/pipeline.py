@@ -40,7 +40,9 @@ from typing import Any
 from shared.domain.clock import Clock
 from shared.domain.errors import TransientFailure
 from shared.domain.leaderboards import ChosenModelStrategy, EvalType
-from shared.domain.results import decide_promotion, model_result
+from shared.domain.promotion import Decision
+from shared.domain.promotion import settings_from as promotion_settings
+from shared.domain.results import decide_promotion, freshness, model_result
 from shared.domain.runs import (
     ERROR_MAX_BYTES,
     REASON_MAX_BYTES,
@@ -476,22 +478,39 @@ class Pipeline:
             model_result(s, run["models"][s.model_id]["name"], per_model[s.model_id])
             for s in summaries
         ]
-        promotion = decide_promotion(
-            strategy=run.get("chosen_model_strategy") or ChosenModelStrategy.MANUAL,
-            previous=run.get("chosen_at_start"),
-            scores=scores,
-            summaries=summaries,
-        )
+        strategy = run.get("chosen_model_strategy") or ChosenModelStrategy.MANUAL
+        previous = run.get("chosen_at_start")
+        fresh = {m: freshness(samples) for m, samples in per_model.items()}
+        settings = promotion_settings(run.get("eval_metadata"))
+        decided: list[Decision] = []
+
+        # Decided inside the transaction that completes the run: the pooled evidence is read
+        # and written there, so a duplicate finalize (which finds the run completed) adds none.
+        def promotion_field(lb: Doc) -> Doc:
+            decision = decide_promotion(
+                strategy=strategy,
+                previous=previous,
+                scores=scores,
+                summaries=summaries,
+                fresh=fresh,
+                evidence=lb.get("promotion_evidence"),
+                settings=settings,
+            )
+            decided[:] = [decision]
+            return {"promotion": decision.report}
 
         def leaderboard_fields(lb: Doc, _run: Doc) -> Doc:
             fields: Doc = {"last_run_id": ref.run_id, "last_run_at": self.clock()}
+            decision = decided[0]
             # Only if nobody changed the choice or the strategy since the run started.
             if (
-                promotion["promoted"]
-                and lb.get("chosen_model_strategy") == ChosenModelStrategy.RANKING_WINNER
-                and lb.get("chosen_leaderboard_model_id") == promotion["previous"]
+                lb.get("chosen_model_strategy") == ChosenModelStrategy.RANKING_WINNER
+                and lb.get("chosen_leaderboard_model_id") == previous
             ):
-                fields["chosen_leaderboard_model_id"] = promotion["chosen"]
+                if decision.report["promoted"]:
+                    fields["chosen_leaderboard_model_id"] = decision.report["chosen"]
+                if decision.evidence is not None:
+                    fields["promotion_evidence"] = decision.evidence
             return fields
 
         done = self.runs.transition(
@@ -504,9 +523,9 @@ class Pipeline:
                 "finished_at": self.clock(),
                 "results": results,
                 "cache_hits": sum(r["cache_hits"] for r in results),
-                "promotion": promotion,
             },
             leaderboard_fields=leaderboard_fields,
+            run_fields=promotion_field,
         )
         if done is not None:
             log_run_state(
@@ -516,7 +535,7 @@ class Pipeline:
                     {k: r[k] for k in ("leaderboard_model_id", "score", "n", "rank", "errors")}
                     for r in results
                 ],
-                promoted=promotion["promoted"],
+                promoted=bool(done.get("promotion", {}).get("promoted")),
             )
 
     # --- ending a run ------------------------------------------------------------------------
