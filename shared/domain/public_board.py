@@ -1,0 +1,94 @@
+"""A category's board: one entry per agent (its best published result), ranked.
+
+Pure functions over the materialized board document (``public_boards/{slug}``), which the
+publish and verify transactions rewrite, so reading a board is one document read however many
+results were published.
+
+Order: higher score first; among equal scores, the earlier result first (it got there first).
+``rank`` is the position in that order. Where an entry's 95% interval overlaps the interval of
+the entry just above it, ``overlaps_above`` says so: the order between them may be noise, and
+the board says that rather than pretending one is better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+Doc = dict[str, Any]
+
+# Keeps the board document far below Firestore's 1 MiB (an entry is about 400 bytes). Agents
+# below the cut keep their results; they are counted in ``total_entries``.
+MAX_BOARD_ENTRIES = 2000
+
+
+def _key(entry: Doc) -> tuple[float, datetime, int]:
+    return (-float(entry["score"]), entry["published_at"], int(entry["agent_id"]))
+
+
+def _overlaps(above: Doc, below: Doc) -> bool:
+    if above.get("ci_low") is None or below.get("ci_high") is None:
+        return False
+    return float(above["ci_low"]) <= float(below["ci_high"])
+
+
+def ranked(entries: Iterable[Doc]) -> list[Doc]:
+    """The entries in board order, with ``rank`` and ``overlaps_above`` set."""
+    out = sorted((dict(e) for e in entries), key=_key)[:MAX_BOARD_ENTRIES]
+    for i, entry in enumerate(out):
+        entry["rank"] = i + 1
+        entry["overlaps_above"] = i > 0 and _overlaps(out[i - 1], entry)
+    return out
+
+
+def rank_of(entries: list[Doc], result: Doc) -> int:
+    """Where ``result`` stands against the other agents' best results: the newest result goes
+    after every earlier one of the same score."""
+    agent = int(result["agent_id"])
+    ahead = sum(
+        1
+        for e in entries
+        if int(e["agent_id"]) != agent and float(e["score"]) >= float(result["score"])
+    )
+    return ahead + 1
+
+
+def is_new_record(entries: list[Doc], result: Doc) -> bool:
+    """Better than every earlier result in the category (the board holds each agent's best, so
+    its top is the best of all)."""
+    return all(float(result["score"]) > float(e["score"]) for e in entries)
+
+
+def place(entries: list[Doc], entry: Doc) -> tuple[list[Doc], bool]:
+    """The board with ``entry`` as its agent's entry if it beats the agent's current one (a tie
+    keeps the earlier result); returns the board and whether it changed."""
+    agent = int(entry["agent_id"])
+    current = next((e for e in entries if int(e["agent_id"]) == agent), None)
+    if current is not None and float(current["score"]) >= float(entry["score"]):
+        return entries, False
+    others = [e for e in entries if int(e["agent_id"]) != agent]
+    return ranked([*others, entry]), True
+
+
+def update_where(entries: list[Doc], match: Doc, fields: Doc) -> list[Doc]:
+    """The board with ``fields`` set on entries whose keys equal ``match``'s values."""
+    out = []
+    for e in entries:
+        if all(e.get(k) == v for k, v in match.items()):
+            e = {**e, **fields}
+        out.append(e)
+    return out
+
+
+def snapshot(entries: list[Doc]) -> Doc:
+    """One day's history point per agent: the board as it stands after a change (the day's
+    last change wins)."""
+    return {
+        str(e["agent_id"]): {
+            "score": e["score"],
+            "rank": e["rank"],
+            "agent_name": e["agent_name"],
+        }
+        for e in entries
+    }
