@@ -13,7 +13,7 @@ from shared import bootstrap
 from shared.boot import boot
 from shared.domain.auth import ADMIN_SCOPE, Scope
 from shared.domain.base import parse
-from shared.domain.errors import NotFound
+from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.public import (
     AgentCreate,
     AgentList,
@@ -162,7 +162,10 @@ def categories_page(call: Call) -> Reply:
 def category_page(call: Call) -> Reply:
     slug = call.params["slug"]
     try:
-        board = catalog.get_board(public=c().public, query=BoardQuery(category=slug, limit=100))
+        query = parse(BoardQuery, {"category": slug, "limit": 100})
+        board = catalog.get_board(public=c().public, query=query)
+    except InvalidInput:  # not a slug: names no category
+        return _page(not_found_page(f"Category {slug!r} not found"), 404)
     except NotFound as exc:
         return _page(not_found_page(exc.detail), 404)
     trend = publishing.history(
