@@ -81,6 +81,22 @@ def update_where(entries: list[Doc], match: Doc, fields: Doc) -> list[Doc]:
     return out
 
 
+# What a public read can ask for at most (BoardQuery.limit): kept as its own fields so the
+# read fetches only these with a field mask (still one document read, a fraction of the bytes).
+PAGE_ENTRIES = 100
+
+
+def with_pages(board: Doc) -> Doc:
+    """The board with its public pages (``top``, ``verified_top``) derived from its lists."""
+    entries, verified = board.get("entries") or [], board.get("verified_entries") or []
+    return {
+        **board,
+        "top": entries[:PAGE_ENTRIES],
+        "verified_top": verified[:PAGE_ENTRIES],
+        "verified_total": len(verified),
+    }
+
+
 def snapshot(entries: list[Doc]) -> Doc:
     """One day's history point per agent: the board as it stands after a change (the day's
     last change wins)."""

@@ -24,6 +24,7 @@ from typing import Any
 from google.cloud import firestore
 
 from shared.domain.errors import Conflict, NotFound
+from shared.domain.public_board import with_pages
 from shared.repositories.base import Doc, page, transact
 
 # (a board, the agent as changed) -> the board to write, or None to leave it
@@ -90,8 +91,11 @@ class PublicRepository:
         snap = self._category(slug).get()
         return snap.to_dict() if snap.exists else None
 
-    def board(self, slug: str) -> Doc | None:
-        snap = self._board(slug).get()
+    def board_page(self, slug: str, *, verified: bool) -> Doc | None:
+        """What a public read shows: one document read, masked to the page it needs."""
+        fields = ["category", "total_entries", "last_updated"]
+        fields += ["verified_top", "verified_total"] if verified else ["top"]
+        snap = self._board(slug).get(field_paths=fields)
         return snap.to_dict() if snap.exists else None
 
     def boards(self, slugs: Sequence[str]) -> dict[str, Doc]:
@@ -166,7 +170,7 @@ class PublicRepository:
             tx.set(counter, {"next": next_id + 1})
             tx.create(self._category(slug), created)
             tx.set(self._catalog(), {"items": {slug: summary(created)}}, merge=True)
-            tx.set(self._board(slug), {**board, "category": _board_category(created)})
+            tx.set(self._board(slug), with_pages({**board, "category": _board_category(created)}))
             return created
 
         return transact(self._db, run)
@@ -230,7 +234,7 @@ class PublicRepository:
                 if b.exists:
                     new = board(b.to_dict() or {}, updated)
                     if new is not None:
-                        tx.set(self._board(slug), new)
+                        tx.set(self._board(slug), with_pages(new))
             return updated
 
         return transact(self._db, run)
@@ -271,7 +275,7 @@ class PublicRepository:
             tx.set(counter, {"next": next_id + 1})
             tx.create(key_ref, {"result_id": next_id})
             tx.create(self._result(next_id), writes.result)
-            tx.set(self._board(category_slug), writes.board)
+            tx.set(self._board(category_slug), with_pages(writes.board))
             tx.update(self._agent(agent_id), writes.agent_fields)
             tx.set(self._history(category_slug, day), writes.history)
             tx.update(self._category(category_slug), {"entry_count": writes.category_entry_count})
@@ -314,7 +318,7 @@ class PublicRepository:
                 return result
             new_result, new_board, new_history = out
             tx.set(ref, new_result)
-            tx.set(self._board(slug), new_board)
+            tx.set(self._board(slug), with_pages(new_board))
             tx.set(self._history(slug, day), new_history)
             return new_result
 

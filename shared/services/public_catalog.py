@@ -107,18 +107,20 @@ def get_category(*, public: PublicRepository, slug: str) -> CategoryPublic:
 
 def get_board(*, public: PublicRepository, query: BoardQuery) -> BoardPublic:
     """One document read, whatever the number of entries."""
-    board = public.board(query.category)
+    board = public.board_page(query.category, verified=query.verified_only)
     if board is None:
         raise NotFound(f"Category '{query.category}' not found")
-    entries = board.get("verified_entries" if query.verified_only else "entries") or []
     if query.verified_only:
         # Ranked among verified results only.
-        entries = [{**e, "rank": i + 1} for i, e in enumerate(entries)]
+        entries = [{**e, "rank": i + 1} for i, e in enumerate(board.get("verified_top") or [])]
+        total = int(board.get("verified_total") or 0)
+    else:
+        entries, total = board.get("top") or [], int(board.get("total_entries") or 0)
     return BoardPublic.model_validate(
         {
             "category": board["category"],
             "entries": entries[: query.limit],
-            "total_entries": len(entries) if query.verified_only else board["total_entries"],
+            "total_entries": total,
             "last_updated": board.get("last_updated"),
         }
     )

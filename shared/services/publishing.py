@@ -250,7 +250,7 @@ def history(
 ) -> HistoryPublic:
     """Per-agent score and rank by day: ``agent_ids``, or the board's top ``limit`` agents.
     At most ``days`` + 2 document reads."""
-    board = public.board(slug)
+    board = public.board_page(slug, verified=False)
     if board is None:
         raise NotFound(f"Category '{slug}' not found")
     today = datetime.combine(clock().astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
@@ -259,8 +259,8 @@ def history(
     if query.agent_ids:
         wanted = [str(a) for a in dict.fromkeys(query.agent_ids)]
     else:
-        wanted = [str(e["agent_id"]) for e in (board.get("entries") or [])[: query.limit]]
-    names = {str(e["agent_id"]): e["agent_name"] for e in board.get("entries") or []}
+        wanted = [str(e["agent_id"]) for e in (board.get("top") or [])[: query.limit]]
+    names = {str(e["agent_id"]): e["agent_name"] for e in board.get("top") or []}
     points: dict[str, list[HistoryPoint]] = {a: [] for a in wanted}
     for doc in public.history(slug, days):
         for agent, p in (doc.get("points") or {}).items():
