@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -42,15 +43,16 @@ def _headless(chromium: str, tmp: Path) -> list[str]:
         "--disable-dev-shm-usage",
         "--no-first-run",
         "--hide-scrollbars",
-        f"--user-data-dir={tmp / 'profile'}",
+        # A profile per launch: a second launch on a profile in use hands its work to the
+        # first process and exits without doing it.
+        f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-', dir=tmp)}",
     ]
 
 
-def rendered_dom(url: str, tmp: Path, *, javascript: bool = False) -> str:
-    """The page's DOM after the browser loaded and laid it out (``--dump-dom``)."""
+def rendered_dom(url: str, tmp: Path) -> str:
+    """The page's DOM after the browser loaded it and ran whatever script it holds
+    (``--dump-dom``): JavaScript stays on, so a name that smuggled a script in would show."""
     args = _headless(ensure_chromium(), tmp)
-    if not javascript:
-        args.append("--blink-settings=scriptEnabled=false")
     out = subprocess.run(
         [*args, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
     )
@@ -62,7 +64,6 @@ def screenshot(url: str, path: Path, tmp: Path, *, width: int, height: int) -> P
     subprocess.run(
         [
             *args,
-            "--blink-settings=scriptEnabled=false",
             f"--window-size={width},{height}",
             f"--screenshot={path}",
             url,

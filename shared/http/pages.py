@@ -46,7 +46,7 @@ _BASE = """<!doctype html>
  ul.cats { list-style: none; padding: 0; }
  ul.cats li { padding: .6rem 0; border-bottom: 1px solid #ddd; }
  svg { max-width: 100%; height: auto; }
- .legend span { display: inline-block; margin-right: .8rem; font-size: .85rem; }
+ .legend > span { display: inline-block; margin-right: .8rem; font-size: .85rem; }
  .swatch { display: inline-block; width: .8rem; height: .8rem; margin-right: .25rem;
            vertical-align: middle; }
 </style>
@@ -131,8 +131,8 @@ _BOARD = """{% extends "base.html" %}
  {% endfor %}
  {% endfor %}
 </svg>
-<div class="legend">{% for line in chart.lines %}<span><i class="swatch"
- style="background: {{ line.color }}"></i>{{ line.name }}</span>{% endfor %}</div>
+<div class="legend">{% for line in chart.lines %}<span><span class="swatch"
+ style="background: {{ line.color }}"></span>{{ line.name }}</span>{% endfor %}</div>
 {% else %}
 <p class="muted">No history yet.</p>
 {% endif %}
