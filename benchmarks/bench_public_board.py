@@ -103,8 +103,13 @@ def main() -> None:
             doc.get()
             gets.append((time.perf_counter() - t) * 1000)
 
-        latencies, reads = [], []
+        latencies, reads, health = [], [], []
         with httpx.Client(base_url=base_url, timeout=30) as http:
+            # The same path through HTTP, the gateway and the router around one document get.
+            for _ in range(args.reads):
+                t = time.perf_counter()
+                assert http.get("/healthz").status_code == 200
+                health.append((time.perf_counter() - t) * 1000)
             for _ in range(args.reads):
                 with counting_reads(container.db) as counter:
                     t = time.perf_counter()
@@ -131,6 +136,10 @@ def main() -> None:
         f"{'GET /api/public/leaderboard?category= (HTTP)':44} "
         f"{statistics.median(latencies):8.2f} {_percentile(latencies, 99):8.2f} "
         f"{max(reads):7d} {'<= ' + str(GOAL_READS):>6}"
+    )
+    print(
+        f"{'GET /healthz (HTTP, one document get)':44} "
+        f"{statistics.median(health):8.2f} {_percentile(health, 99):8.2f} {1:7d} {'':>6}"
     )
     print(
         f"{'emulator single-document get (client)':44} "

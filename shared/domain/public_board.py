@@ -12,15 +12,40 @@ the board says that rather than pretending one is better.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 Doc = dict[str, Any]
 
-# Keeps the board document far below Firestore's 1 MiB (an entry is about 400 bytes). Agents
-# below the cut keep their results; they are counted in ``total_entries``.
-MAX_BOARD_ENTRIES = 2000
+# Keeps the board document below Firestore's 1 MiB: an entry is about 400 bytes stored, and
+# the document holds both lists and their first pages. Agents below the cut keep their results
+# (and their history up to then); they are counted in ``total_entries``.
+MAX_BOARD_ENTRIES = 1000
+MAX_VERIFIED_ENTRIES = 500
+# Entries carry user-written names and links (up to 2 KiB each), so the lists are also cut by
+# bytes (their JSON, an upper bound of what Firestore counts): together with the pages below,
+# at most 400 + 200 + 150 + 100 KiB.
+MAX_BOARD_BYTES = 400 * 1024
+MAX_VERIFIED_BYTES = 200 * 1024
+MAX_PAGE_BYTES = 150 * 1024
+MAX_VERIFIED_PAGE_BYTES = 100 * 1024
+
+
+def entry_bytes(entry: Doc) -> int:
+    return len(json.dumps(entry, default=str).encode())
+
+
+def cut(entries: list[Doc], *, count: int, size: int) -> list[Doc]:
+    """The longest prefix of at most ``count`` entries and ``size`` bytes."""
+    out, total = [], 0
+    for e in entries[:count]:
+        total += entry_bytes(e)
+        if total > size:
+            break
+        out.append(e)
+    return out
 
 
 def _key(entry: Doc) -> tuple[float, datetime, int]:
@@ -33,9 +58,11 @@ def _overlaps(above: Doc, below: Doc) -> bool:
     return float(above["ci_low"]) <= float(below["ci_high"])
 
 
-def ranked(entries: Iterable[Doc]) -> list[Doc]:
+def ranked(
+    entries: Iterable[Doc], *, cap: int = MAX_BOARD_ENTRIES, size: int = MAX_BOARD_BYTES
+) -> list[Doc]:
     """The entries in board order, with ``rank`` and ``overlaps_above`` set."""
-    out = sorted((dict(e) for e in entries), key=_key)[:MAX_BOARD_ENTRIES]
+    out = cut(sorted((dict(e) for e in entries), key=_key), count=cap, size=size)
     for i, entry in enumerate(out):
         entry["rank"] = i + 1
         entry["overlaps_above"] = i > 0 and _overlaps(out[i - 1], entry)
@@ -60,7 +87,9 @@ def is_new_record(entries: list[Doc], result: Doc) -> bool:
     return all(float(result["score"]) > float(e["score"]) for e in entries)
 
 
-def place(entries: list[Doc], entry: Doc) -> tuple[list[Doc], bool]:
+def place(
+    entries: list[Doc], entry: Doc, *, cap: int = MAX_BOARD_ENTRIES, size: int = MAX_BOARD_BYTES
+) -> tuple[list[Doc], bool]:
     """The board with ``entry`` as its agent's entry if it beats the agent's current one (a tie
     keeps the earlier result); returns the board and whether it changed."""
     agent = int(entry["agent_id"])
@@ -68,7 +97,7 @@ def place(entries: list[Doc], entry: Doc) -> tuple[list[Doc], bool]:
     if current is not None and float(current["score"]) >= float(entry["score"]):
         return entries, False
     others = [e for e in entries if int(e["agent_id"]) != agent]
-    return ranked([*others, entry]), True
+    return ranked([*others, entry], cap=cap, size=size), True
 
 
 def update_where(entries: list[Doc], match: Doc, fields: Doc) -> list[Doc]:
@@ -91,8 +120,8 @@ def with_pages(board: Doc) -> Doc:
     entries, verified = board.get("entries") or [], board.get("verified_entries") or []
     return {
         **board,
-        "top": entries[:PAGE_ENTRIES],
-        "verified_top": verified[:PAGE_ENTRIES],
+        "top": cut(entries, count=PAGE_ENTRIES, size=MAX_PAGE_BYTES),
+        "verified_top": cut(verified, count=PAGE_ENTRIES, size=MAX_VERIFIED_PAGE_BYTES),
         "verified_total": len(verified),
     }
 

@@ -33,7 +33,12 @@ from shared.domain.public import (
     CategoryUpdate,
     slugify,
 )
-from shared.domain.public_board import update_where
+from shared.domain.public_board import (
+    MAX_VERIFIED_BYTES,
+    MAX_VERIFIED_ENTRIES,
+    ranked,
+    update_where,
+)
 from shared.repositories.base import Doc
 from shared.repositories.public import PublicRepository
 from shared.services.ids import derived_id, fingerprint, resource_id
@@ -202,8 +207,13 @@ def update_agent(
         match = {"agent_id": agent_id}
         return {
             **b,
-            "entries": update_where(b.get("entries") or [], match, fields),
-            "verified_entries": update_where(b.get("verified_entries") or [], match, fields),
+            # Re-cut: a longer name or link must not push the board past its byte budget.
+            "entries": ranked(update_where(b.get("entries") or [], match, fields)),
+            "verified_entries": ranked(
+                update_where(b.get("verified_entries") or [], match, fields),
+                cap=MAX_VERIFIED_ENTRIES,
+                size=MAX_VERIFIED_BYTES,
+            ),
         }
 
     agent = public.update_agent(agent_id, change, board)
@@ -289,8 +299,13 @@ def add_badge(*, public: PublicRepository, clock: Clock, body: Any) -> AgentPubl
         fields = {"agent_badges": [x["type"] for x in updated["badges"]]}
         return {
             **b,
-            "entries": update_where(b.get("entries") or [], match, fields),
-            "verified_entries": update_where(b.get("verified_entries") or [], match, fields),
+            # Re-cut: a longer name or link must not push the board past its byte budget.
+            "entries": ranked(update_where(b.get("entries") or [], match, fields)),
+            "verified_entries": ranked(
+                update_where(b.get("verified_entries") or [], match, fields),
+                cap=MAX_VERIFIED_ENTRIES,
+                size=MAX_VERIFIED_BYTES,
+            ),
         }
 
     agent = public.update_agent(req.agent_id, change, board)

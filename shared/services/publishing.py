@@ -29,6 +29,8 @@ from shared.domain.public import (
     as_percent,
 )
 from shared.domain.public_board import (
+    MAX_VERIFIED_BYTES,
+    MAX_VERIFIED_ENTRIES,
     is_new_record,
     place,
     rank_of,
@@ -219,7 +221,12 @@ def verify_result(*, public: PublicRepository, clock: Clock, result_id: int) -> 
         verified = {**result, "is_verified": True, "verification_date": now}
         fields = {"is_verified": True, "verification_date": now, "last_updated": now}
         entries = ranked(update_where(board.get("entries") or [], {"result_id": result_id}, fields))
-        verified_entries, _ = place(board.get("verified_entries") or [], _entry(verified, agent))
+        verified_entries, _ = place(
+            board.get("verified_entries") or [],
+            _entry(verified, agent),
+            cap=MAX_VERIFIED_ENTRIES,
+            size=MAX_VERIFIED_BYTES,
+        )
         new_board = {
             **board,
             "entries": entries,
