@@ -54,7 +54,7 @@ demo: $(STAMP) $(MODELS_STAMP)
 	$(PY) -m infra.demo
 
 ## Local stack: Firestore emulator, every function on one port ($${PORT:-8080}), task dispatch, scheduler tick.
-dev: $(STAMP)
+dev: $(STAMP) $(MODELS_STAMP)
 	$(PY) -m infra.dev
 
 ## Everything CI checks: lint, type check, terraform checks, then the test suite (starts its own emulator).

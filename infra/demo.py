@@ -5,8 +5,10 @@ Starts the local stack (``infra.dev.local_stack``), a llama.cpp server per candi
 the shipped dataset (``infra/demo_data``). Then, through the public API, it creates a leaderboard
 scored by exact match with an ``extract_regex``, adds two candidates that differ for real (the
 same model decoding greedily, and sampling at temperature 1.0), runs it with a progress bar and
-prints the ranking. It keeps serving until Ctrl-C; with ``DEMO_ONCE=1`` it exits after the table
-(0 when the run completed; 1, saying why, otherwise).
+prints the ranking. Then the judged variant: the same task and candidates scored by an LLM judge
+(the stronger configuration, greedy SmolLM2, on a third server), its ranking, and how far the
+judge agrees with exact match on the answers it judged. It keeps serving until Ctrl-C; with
+``DEMO_ONCE=1`` it exits after the tables (0 when both runs completed; 1, saying why, otherwise).
 
 The stack's JSON logs and each model server's log go to ``.local/demo/``, so the terminal shows
 only the demo.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -24,24 +27,45 @@ from typing import Any
 import httpx
 
 from infra.dataset_host import DatasetHost
-from infra.dev import local_stack, wait_for_signal
+from infra.dev import DEMO_DATA, DEMO_REPO, local_stack, wait_for_signal
 from infra.model_servers import SMOLLM2_135M, ModelServer
+from shared.domain.scoring import ExactOptions, exact_score
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / ".local" / "demo"
-DATASET_REPO = "podium/demo"
 SLOTS = 4  # per model server; SAMPLE_CONCURRENCY is set to match, so latency is not queueing
 
-LEADERBOARD: dict[str, Any] = {
-    "name": "Arithmetic on a laptop",
-    "description": "36 sums and differences; exact match on the first number in the answer",
+_TASK: dict[str, Any] = {
     "system_prompt": "Answer with the number only.\n\n{input}",
     "dataset_type": "GET",
     "dataset_metadata": {"input_field": "question", "expected_field": "answer"},
+}
+EXACT: dict[str, Any] = _TASK | {
+    "name": "Arithmetic on a laptop",
+    "description": "36 sums and differences; exact match on the last number in the answer",
     "eval_type": "exact",
     # The last number in the answer: a small model often restates the sum ("2 + 3 = 5").
     "eval_metadata": {"extract_regex": r"(-?\d+)\D*$"},
 }
+# The judge is the stronger of the two configurations (greedy decoding), on a server of its own.
+# It is reached the way production reaches OpenRouter: OPENROUTER_BASE_URL points at it, and
+# llama.cpp's server speaks the same wire format and serves whichever model name it is sent.
+JUDGE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+JUDGED: dict[str, Any] = _TASK | {
+    "name": "Arithmetic on a laptop, judged",
+    "description": "The same sums, scored by a local LLM judge against the reference",
+    "eval_type": "judge",
+    "judge_provider": "OpenRouter",
+    "judge_model": JUDGE_MODEL,
+    "eval_metadata": {
+        "rubric": "Score 10 if the candidate answer is the same number as the reference "
+        "answer, 0 if it is a different number or no number."
+    },
+}
+# The judged run takes the first 12 sums (the schedule's dataset limit, which every run applies):
+# judge prompts are several times longer than the candidates' and decoded under the verdict's
+# grammar, so on two cores each judged answer costs about ten times an answer.
+JUDGED_ROWS = 12
 CANDIDATES: list[tuple[str, dict[str, Any]]] = [
     ("SmolLM2-135M greedy", {"temperature": 0, "max_tokens": 24}),
     ("SmolLM2-135M sampled (T=1.0)", {"temperature": 1.0, "top_p": 0.95, "max_tokens": 24}),
@@ -53,15 +77,18 @@ def main() -> int:
     LOGS.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SAMPLE_CONCURRENCY", str(SLOTS))
     with ExitStack() as stack:
-        host = DatasetHost(DATASET_REPO, ROOT / "infra" / "demo_data").start()
+        host = DatasetHost(DEMO_REPO, DEMO_DATA).start()
         stack.callback(host.stop)
         os.environ["HF_ENDPOINT"] = host.endpoint
-        say(f"Starting {len(CANDIDATES)} llama.cpp servers ({SMOLLM2_135M.name}) ...")
-        servers = []
-        for _ in CANDIDATES:
-            servers.append(
-                stack.enter_context(ModelServer(SMOLLM2_135M, slots=SLOTS, log_dir=LOGS))
-            )
+        say(f"Starting {len(CANDIDATES) + 1} llama.cpp servers ({SMOLLM2_135M.name}) ...")
+        servers = [
+            stack.enter_context(ModelServer(SMOLLM2_135M, slots=SLOTS, log_dir=LOGS))
+            for _ in CANDIDATES
+        ]
+        # One thread, like the others: ggml's threads spin while they wait for each other, so
+        # on a busy two-core machine a second thread made the judge several times slower.
+        judge = stack.enter_context(ModelServer(SMOLLM2_135M, slots=SLOTS, log_dir=LOGS))
+        os.environ["OPENROUTER_BASE_URL"] = judge.base_url
         log = stack.enter_context((LOGS / "stack.log").open("a"))
         podium = stack.enter_context(local_stack(log_stream=log))
         api = stack.enter_context(
@@ -71,12 +98,24 @@ def main() -> int:
                 timeout=60,
             )
         )
-        lb_id, run = run_demo(api, host, servers)
+        dataset = {"dataset_url": host.url_for("arithmetic.jsonl")}
+        ids: list[str] = []
+        failed: list[str] = []
+        judged = f"Judged by {JUDGE_MODEL}, on the first {JUDGED_ROWS} sums"
+        for title, spec in (("Exact match", EXACT), (judged, JUDGED)):
+            say(f"\n{title}")
+            lb_id, run = run_demo(api, spec | dataset, servers)
+            ids.append(lb_id)
+            if run["status"] != "completed":
+                failed.append(f"The run on {lb_id} {run['status']}: {run.get('reason')}")
+            elif spec is JUDGED:
+                say(judge_check(api, lb_id, run))
         say("")
-        say(f"Podium API on {podium.base_url} - token: {podium.token} - leaderboard: {lb_id}")
+        say(f"Podium API on {podium.base_url} - token: {podium.token} - leaderboards: "
+            + ", ".join(ids))  # fmt: skip
         say(f"Logs: {LOGS}")
-        if run["status"] != "completed":
-            say(f"The run {run['status']}: {run.get('reason')}")
+        if failed:
+            say("\n".join(failed))
             return 1
         if once:
             return 0
@@ -85,9 +124,14 @@ def main() -> int:
     return 0
 
 
-def run_demo(api: httpx.Client, host: DatasetHost, servers: list[ModelServer]) -> tuple[str, Any]:
-    dataset = {"dataset_url": host.url_for("arithmetic.jsonl")}
-    lb = checked(api.post("/api/leaderboards", json=LEADERBOARD | dataset))
+def run_demo(
+    api: httpx.Client, spec: dict[str, Any], servers: list[ModelServer]
+) -> tuple[str, Any]:
+    lb = checked(api.post("/api/leaderboards", json=spec))
+    if spec["eval_type"] == "judge":
+        limit = {"auto": False, "rows": JUDGED_ROWS, "algorithm": "FIRST_N"}
+        schedule = {"version": 2, "dataset": {"mode": "LIMIT", "limit": limit}}
+        checked(api.patch(f"/api/leaderboards/{lb['id']}", json=schedule))
     for (name, parameters), server in zip(CANDIDATES, servers, strict=True):
         candidate = {"name": name, "platform": "Custom", "model_url": server.base_url}
         path = f"/api/leaderboards/{lb['id']}/models"
@@ -102,6 +146,41 @@ def run_demo(api: httpx.Client, host: DatasetHost, servers: list[ModelServer]) -
     if run["status"] == "completed":
         say(table(run["results"]))
     return lb["id"], run
+
+
+def judge_check(api: httpx.Client, lb_id: str, run: dict[str, Any]) -> str:
+    """How far the judge agrees with exact match on the very answers it judged: its mean score
+    on the answers that are right by exact match, and on those that are wrong."""
+    options = ExactOptions.model_validate(EXACT["eval_metadata"])
+    right: list[float] = []
+    wrong: list[float] = []
+    unscored: Counter[str] = Counter()
+    for result in run["results"]:
+        path = f"/api/leaderboards/{lb_id}/runs/{run['id']}/samples"
+        offset = 0
+        while True:
+            params = {"model_id": result["leaderboard_model_id"], "limit": 100, "offset": offset}
+            page = checked(api.get(path, params=params))
+            for s in page["items"]:
+                if s["output"] is None:
+                    continue
+                if s["score"] is None:
+                    unscored[s.get("judge_error") or "no score"] += 1
+                    continue
+                ok = exact_score(s["output"], s["expected"], options) == 1.0
+                (right if ok else wrong).append(s["score"])
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                break
+
+    def mean(xs: list[float]) -> str:
+        return f"{sum(xs) / len(xs):.2f} (n={len(xs)})" if xs else "- (n=0)"
+
+    why = "".join(f"; unscored {n}: {reason}" for reason, n in unscored.most_common())
+    return (
+        f"Judge check: mean judge score on answers exact match finds right {mean(right)}, "
+        f"on those it finds wrong {mean(wrong)}{why}"
+    )
 
 
 def checked(resp: httpx.Response) -> Any:

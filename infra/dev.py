@@ -2,7 +2,12 @@
 
 Starts the Firestore emulator at FIRESTORE_EMULATOR_HOST (or uses one already listening
 there), serves every function on PORT through the production path map, makes sure a demo
-workspace exists and prints a fresh token for it. Ctrl-C stops everything it started.
+workspace exists and prints a fresh token for it. Beside it, like the emulator, the parts a run
+needs that would otherwise be on the internet: a local Hugging Face-compatible host serving the
+shipped datasets (``infra/demo_data``, on PODIUM_DATA_PORT, and HF_ENDPOINT unless set) and a
+llama.cpp server with SmolLM2-135M-Instruct (on PODIUM_MODEL_PORT), so the README's run example
+completes on real answers. Logs of the model server go to ``.local/dev/``. Ctrl-C stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -12,12 +17,20 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from infra.dataset_host import DatasetHost
 from infra.emulator import DEFAULT_HOST, FirestoreEmulator
+from infra.model_servers import SMOLLM2_135M, ModelServer
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_DATA = ROOT / "infra" / "demo_data"
+DEMO_REPO = "podium/demo"  # the dataset repository the shipped files appear as
+MODEL_SLOTS = 4  # the model server's slots; SAMPLE_CONCURRENCY defaults to match
 
 
 def _defaults() -> None:
@@ -26,6 +39,8 @@ def _defaults() -> None:
     os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "demo-podium")
     os.environ.setdefault("PORT", "8080")
     os.environ.setdefault("PODIUM_ALLOW_PRIVATE_ENDPOINTS", "true")
+    os.environ.setdefault("PODIUM_DATA_PORT", "8082")
+    os.environ.setdefault("PODIUM_MODEL_PORT", "8083")
 
 
 def demo_token() -> str:
@@ -128,11 +143,39 @@ def wait_for_signal() -> None:
     stop.wait()
 
 
+def _port(name: str) -> int:
+    value = os.environ[name]
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SystemExit(f"{name} must be a TCP port, not {value!r}")
+    return int(value)
+
+
 def main() -> int:
-    with local_stack() as stack:
+    _defaults()
+    logs = ROOT / ".local" / "dev"
+    logs.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        try:
+            data = DatasetHost(DEMO_REPO, DEMO_DATA).start(port=_port("PODIUM_DATA_PORT"))
+        except OSError as exc:
+            raise SystemExit(f"PODIUM_DATA_PORT {os.environ['PODIUM_DATA_PORT']}: {exc}") from exc
+        stack.callback(data.stop)
+        # Offline by default, like the emulator; HF_ENDPOINT=https://huggingface.co for the Hub.
+        os.environ.setdefault("HF_ENDPOINT", data.endpoint)
+        os.environ.setdefault("SAMPLE_CONCURRENCY", str(MODEL_SLOTS))
+        model = stack.enter_context(
+            ModelServer(
+                SMOLLM2_135M, port=_port("PODIUM_MODEL_PORT"), slots=MODEL_SLOTS, log_dir=logs
+            )
+        )
+        podium = stack.enter_context(local_stack())
         print(
-            f"Podium API on {stack.base_url} (Firestore emulator {stack.emulator_host}) "
-            f"- demo workspace token: {stack.token}",
+            f"Podium API on {podium.base_url} (Firestore emulator {podium.emulator_host}) "
+            f"- demo workspace token: {podium.token}\n"
+            f"Local model ({SMOLLM2_135M.name}, a Custom candidate's model_url): "
+            f"{model.base_url}\n"
+            f"Datasets (HF_ENDPOINT {os.environ['HF_ENDPOINT']}): "
+            + ", ".join(data.url_for(f.name) for f in sorted(DEMO_DATA.glob("*.jsonl"))),
             flush=True,
         )
         wait_for_signal()

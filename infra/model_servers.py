@@ -9,24 +9,23 @@ stopped with the stack. It speaks OpenAI's chat completions at ``base_url`` (``â
 
 ``-t 1``: one thread per server. Measured here, two servers at two threads each beside Podium
 ran three times slower than at one, on two cores. ``-np`` (slots) bounds the requests decoded
-at once; a candidate's SAMPLE_CONCURRENCY above it would measure queueing as latency.
+at once; a candidate's SAMPLE_CONCURRENCY above it would measure queueing as latency. ``-n``
+caps any one reply (a request's own ``max_tokens`` may ask for less): a small model sometimes
+never closes a string, and without a cap such a reply runs on to the end of its slot's context,
+holding a slot and the CPU for tens of seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.processes import free_port
+from infra.processes import answers_ok, die_with_parent, free_port, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_VENV = ROOT / ".venv-models"
@@ -80,6 +79,7 @@ class ModelServer:
         slots: int = 4,
         threads: int = 1,
         context: int = 4096,
+        max_output_tokens: int = 256,
         venv: Path = MODELS_VENV,
         log_dir: Path | None = None,
     ) -> None:
@@ -88,6 +88,7 @@ class ModelServer:
         self.slots = slots
         self.threads = threads
         self.context = context
+        self.max_output_tokens = max_output_tokens
         self.venv = venv
         self.log_path = (log_dir or Path(tempfile.mkdtemp(prefix="podium-model-"))) / (
             f"llama-server-{self.port}.log"
@@ -129,9 +130,11 @@ class ModelServer:
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             [str(binary), "-m", str(weights), "--host", "127.0.0.1", "--port", str(self.port),
-             "-t", str(self.threads), "-np", str(self.slots), "-c", str(self.context)],
+             "-t", str(self.threads), "-np", str(self.slots), "-c", str(self.context),
+             "-n", str(self.max_output_tokens)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() takes it down whole
+            preexec_fn=die_with_parent,  # and no server outlives a killed stack
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -147,25 +150,12 @@ class ModelServer:
         )
 
     def _healthy(self) -> bool:
-        try:
-            url = f"http://127.0.0.1:{self.port}/health"
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return bool(resp.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        return answers_ok(f"http://127.0.0.1:{self.port}/health", timeout=2)
 
     def stop(self) -> None:
-        if self._proc is None:
-            return
-        try:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            self._proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=10)
-        self._proc = None
+        if self._proc is not None:
+            stop_group(self._proc)
+            self._proc = None
 
     def __enter__(self) -> ModelServer:
         return self.start()

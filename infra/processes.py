@@ -3,10 +3,12 @@ in a process group of their own on a free loopback port, answer a health URL, an
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -37,3 +39,16 @@ def stop_group(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """A ``preexec_fn``: on Linux, the child gets SIGKILL when the process that started it dies,
+    even by SIGKILL, when no ``finally`` runs (a timed-out test, an OOM kill). SIGKILL, not
+    SIGTERM: llama.cpp's server sometimes hangs in its exit path after a SIGTERM, and a model
+    server has nothing to save. Elsewhere a no-op; ``stop_group`` remains the normal way down."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

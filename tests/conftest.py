@@ -74,6 +74,16 @@ def llm() -> Iterator[Any]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real model: llama.cpp's server with SmolLM2-135M-Instruct (installed by `make test`),
+    four slots, its log in the test's temporary folder."""
+    from infra.model_servers import SMOLLM2_135M, ModelServer
+
+    with ModelServer(SMOLLM2_135M, slots=4, log_dir=tmp_path_factory.mktemp("llama")) as server:
+        yield server
+
+
 @dataclass
 class Stack:
     container: Any

@@ -185,6 +185,14 @@ def test_body_carries_model_messages_and_only_the_set_params(standin, client, sl
     }
 
 
+def test_response_format_is_sent_as_given(standin, client, sleep):
+    from shared.domain.scoring import JUDGE_RESPONSE_FORMAT
+
+    make(standin, client, sleep).complete(ask(response_format=JUDGE_RESPONSE_FORMAT))
+
+    assert standin.requests[-1].json()["response_format"] == JUDGE_RESPONSE_FORMAT
+
+
 def test_model_is_omitted_when_none(standin, client, sleep):
     completion = make(standin, client, sleep, model=None).complete(ask(top_p=0.9))
 

@@ -4,6 +4,10 @@ Each ```bash block is read like a shell would read it, in order: ``export`` sets
 (an ``…`` placeholder takes the id of the previous response), a ``cat > f <<'X'`` heredoc
 writes a file, and each ``curl`` is parsed with shlex and sent with httpx. Every request must
 succeed. curl and jq themselves are not needed, so this runs on any machine.
+
+The examples run on what ``make dev`` serves beside the API: the shipped dataset from its local
+Hub-compatible host (here, the same file on the HF stand-in) and SmolLM2 on llama.cpp (here, the
+suite's real server of it). The run they start must complete on the model's real answers.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ from typing import Any
 
 import httpx
 
+from infra.dev import DEMO_DATA, DEMO_REPO
 from tests.conftest import HF_ENDPOINT
+
+# Where `make dev` serves the shipped datasets and its local model (PODIUM_DATA_PORT,
+# PODIUM_MODEL_PORT): the addresses the README's examples use.
+DEV_DATA = "http://127.0.0.1:8082"
+DEV_MODEL = "http://127.0.0.1:8083/v1"
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"```bash\n(.*?)```", re.S)
@@ -73,13 +83,16 @@ def expand(cmd: str, env: dict[str, str]) -> str:
     return re.sub(r"\$(\w+)|\$\{(\w+)\}", lambda m: env[m[1] or m[2]], cmd)
 
 
-def test_readme_curl_examples_work(base_url, ws):
+def test_readme_curl_examples_work(base_url, ws, stack, hf, smollm2):
+    for file in DEMO_DATA.glob("*.jsonl"):
+        hf.add_file(DEMO_REPO, file.name, file.read_bytes())
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Using the API", 1)[1].split("### Behaviour", 1)[0]
     env: dict[str, str] = {}
     files: dict[str, str] = {}
     last: dict[str, Any] = {}
     ran = 0
+    runs_completed: list[dict[str, Any]] = []
     for block in BLOCK.findall(section):
         for cmd in shell_commands(block):
             if cmd.startswith("HEREDOC "):
@@ -101,12 +114,24 @@ def test_readme_curl_examples_work(base_url, ws):
                 continue
             assert argv[0] == "curl", cmd
             # The README's Hub URLs are the spec's; this deployment's Hub is HF_ENDPOINT.
-            argv = shlex.split(expand(cmd, env).replace("https://huggingface.co", HF_ENDPOINT))
+            here = expand(cmd, env).replace("https://huggingface.co", HF_ENDPOINT)
+            here = here.replace(DEV_DATA, HF_ENDPOINT).replace(DEV_MODEL, smollm2.base_url)
+            argv = shlex.split(here)
             resp = run_curl(argv, env, files)
             assert resp.status_code < 300, (cmd, resp.status_code, resp.text)
             last = resp.json()
             ran += 1
+            if resp.request.method == "POST" and resp.request.url.path.endswith("/run"):
+                # Poll as the README says, once the dispatcher has delivered every task.
+                assert stack.dispatcher.join(timeout=240), "the run's tasks did not drain"
+                path = f"/api/leaderboards/{env['LEADERBOARD_ID']}/runs/{last['id']}"
+                runs_completed.append(ws.http.get(path).json())
     assert ran >= 12, f"only {ran} examples ran: is the README section intact?"
     # The examples left the stack in the state they describe.
     assert last == {"deleted": True, "id": env["LEADERBOARD_ID"]}
     assert json.loads(files["schedule.json"])["version"] == 2
+    # The run example ran for real: SmolLM2 answered all 36 sums, each answer scored.
+    (run,) = runs_completed
+    assert run["status"] == "completed", run
+    (result,) = run["results"]
+    assert (result["n"], result["errors"], result["success_rate"]) == (36, 0, 1.0)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from infra.model_servers import SMOLLM2_135M, ModelServer
+from infra.model_servers import SMOLLM2_135M
 from shared.domain.scoring import ExactOptions, exact_score
 from tests.conftest import create_leaderboard
 from tests.test_runs import run_to_end
@@ -24,12 +23,6 @@ from tests.test_runs import run_to_end
 ROWS = [("2 + 3", "5"), ("4 + 4", "8"), ("10 + 1", "11"), ("7 - 2", "5"), ("3 + 6", "9")]
 PROMPT = "Answer with the number only.\n\nWhat is {input}?"
 EVAL = {"extract_regex": r"(-?\d+)"}
-
-
-@pytest.fixture(scope="module")
-def smollm2(tmp_path_factory) -> Iterator[ModelServer]:
-    with ModelServer(SMOLLM2_135M, slots=4, log_dir=tmp_path_factory.mktemp("llama")) as server:
-        yield server
 
 
 def test_a_run_on_a_real_local_model(ws, stack, hf, smollm2):

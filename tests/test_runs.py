@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from shared.domain.scoring import JUDGE_RESPONSE_FORMAT
 from shared.domain.statistics import summarize
 from tests.conftest import create_leaderboard, detail_of
 from tests.standins.openai_server import (
@@ -131,6 +132,11 @@ def test_judge_run_scores_with_the_configured_judge(ws, stack, hf, llm):
     assert len(pairs) <= len(judged) <= 24
     first = json.loads(judged[0].body)["messages"]
     assert any("rubric" in m["content"].lower() or "score" in m["content"].lower() for m in first)
+    # Greedy, and held to the verdict's schema where the model supports structured outputs.
+    for r in judged:
+        body = json.loads(r.body)
+        assert body["temperature"] == 0
+        assert body["response_format"] == JUDGE_RESPONSE_FORMAT
 
 
 def test_auto_judge_is_chosen_outside_the_candidates_families_and_recorded(ws, stack, hf, llm):

@@ -307,6 +307,8 @@ class SampleResult(ResponseModel):
     error: str | None
     score: float | None
     judge_reason: str | None = None
+    # Why a judged sample has no score: the judge call failed, or its reply was off the format.
+    judge_error: str | None = None
     latency_ms: float | None
     tokens_in: int | None
     tokens_out: int | None

@@ -40,11 +40,19 @@ class ChatRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     top_p: float | None = None
+    # OpenAI's structured outputs (``{"type": "json_schema", ...}``); the judge sends its
+    # verdict's schema.
+    response_format: dict[str, Any] | None = None
 
-    def params(self) -> dict[str, float | int]:
+    def params(self) -> dict[str, Any]:
         """Only the parameters that were set: an omitted one means "the model's default"."""
-        values = (("temperature", self.temperature), ("max_tokens", self.max_tokens))
-        return {k: v for k, v in (*values, ("top_p", self.top_p)) if v is not None}
+        values = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "top_p": self.top_p,
+            "response_format": self.response_format,
+        }
+        return {k: v for k, v in values.items() if v is not None}
 
 
 @dataclass(frozen=True)

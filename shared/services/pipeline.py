@@ -57,6 +57,7 @@ from shared.domain.runs import (
     select_rows,
 )
 from shared.domain.scoring import (
+    JUDGE_PARAMETERS,
     ExactOptions,
     build_judge_messages,
     exact_score,
@@ -382,7 +383,9 @@ class Pipeline:
                 )
             }
             judge = run["judge"]
-            endpoint = Endpoint(platform=judge["provider"], model_url=judge["model"])
+            endpoint = Endpoint(
+                platform=judge["provider"], model_url=judge["model"], parameters=JUDGE_PARAMETERS
+            )
             rubric = (run.get("eval_metadata") or {}).get("rubric")
             results = {s["index"]: dict(s) for s in claim.cell["samples"]}
             pending = {
@@ -400,7 +403,7 @@ class Pipeline:
                     provider=endpoint.platform,
                     endpoint=None,
                     model=endpoint.model,
-                    parameters=None,
+                    parameters=JUDGE_PARAMETERS,
                     messages=m,
                 )
                 for i, m in pending.items()
@@ -636,7 +639,7 @@ class Pipeline:
         params = {
             k: v
             for k, v in (endpoint.parameters or {}).items()
-            if k in ("temperature", "max_tokens", "top_p")
+            if k in ("temperature", "max_tokens", "top_p", "response_format")
         }
 
         def call(index: int) -> _Call:

@@ -271,6 +271,7 @@ def _sample_result(sample: Doc, result: Doc | None) -> SampleResult:
         error=result.get("error"),
         score=result.get("score"),
         judge_reason=result.get("judge_reason"),
+        judge_error=result.get("judge_error"),
         latency_ms=result.get("latency_ms"),
         tokens_in=result.get("tokens_in"),
         tokens_out=result.get("tokens_out"),
