@@ -252,6 +252,10 @@ class PublicRepository:
         """Store a result once per ``key`` (its run and model) and move the board, the agent,
         the catalog's count and the day's history with it."""
         key_ref = self._db.collection("public_result_keys").document(key)
+        # A redelivery after the first committed is refused without a transaction, so it
+        # neither waits for nor holds the locks every publish in the category needs.
+        if key_ref.get().exists:
+            raise Conflict("Result already published for this execution")
 
         def run(tx: firestore.Transaction) -> Doc:
             if key_ref.get(transaction=tx).exists:
