@@ -7,6 +7,9 @@ Every command prints one JSON line, so scripts can read it.
     python -m infra.admin create-token --workspace ID --scopes leaderboards:read,... [--name N]
     python -m infra.admin list-tokens --workspace ID
     python -m infra.admin revoke-token --workspace ID --token-id tok_...
+    python -m infra.admin create-admin-token [--name N]      (platform admin: public categories,
+    python -m infra.admin list-admin-tokens                   badges, result verification)
+    python -m infra.admin revoke-admin-token --token-id tok_...
     echo hf_... | python -m infra.admin set-hf-token --workspace ID [--clear]
 """
 
@@ -66,6 +69,21 @@ def revoke_token(c: Container, args: argparse.Namespace) -> None:
     _print({"revoked": args.token_id})
 
 
+def create_admin_token(c: Container, args: argparse.Namespace) -> None:
+    token, _ = access.mint_admin_token(tokens=c.tokens, clock=c.clock, name=args.name)
+    _print({"token": token})
+
+
+def list_admin_tokens(c: Container, args: argparse.Namespace) -> None:
+    items = access.list_tokens(tokens=c.tokens, workspace_id=None)
+    _print({"items": [t.model_dump(mode="json") for t in items]})
+
+
+def revoke_admin_token(c: Container, args: argparse.Namespace) -> None:
+    access.revoke_token(tokens=c.tokens, clock=c.clock, workspace_id=None, token_id=args.token_id)
+    _print({"revoked": args.token_id})
+
+
 def set_hf_token(c: Container, args: argparse.Namespace) -> None:
     # From stdin, never from argv: arguments end up in shell history and process listings.
     token = None if args.clear else sys.stdin.readline().strip()
@@ -97,6 +115,14 @@ def parser() -> argparse.ArgumentParser:
     rt.add_argument("--workspace", required=True)
     rt.add_argument("--token-id", required=True)
     rt.set_defaults(run=revoke_token)
+    ca = sub.add_parser("create-admin-token", help="mint a platform admin token")
+    ca.add_argument("--name")
+    ca.set_defaults(run=create_admin_token)
+    la = sub.add_parser("list-admin-tokens", help="list platform admin tokens")
+    la.set_defaults(run=list_admin_tokens)
+    ra = sub.add_parser("revoke-admin-token", help="revoke a platform admin token")
+    ra.add_argument("--token-id", required=True)
+    ra.set_defaults(run=revoke_admin_token)
     hf = sub.add_parser("set-hf-token", help="set the workspace's Hugging Face token (stdin)")
     hf.add_argument("--workspace", required=True)
     hf.add_argument("--clear", action="store_true", help="remove the token")

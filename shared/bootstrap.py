@@ -21,6 +21,7 @@ from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
 from shared.providers.url_safety import OutboundGuard, check_outbound_url
 from shared.repositories.events import EventRepository
 from shared.repositories.leaderboards import LeaderboardRepository
+from shared.repositories.public import PublicRepository
 from shared.repositories.runs import RunRepository
 from shared.repositories.schedules import ScheduleRepository
 from shared.repositories.workspaces import TokenRepository, WorkspaceRepository
@@ -60,6 +61,10 @@ class Container:
     @cached_property
     def leaderboards(self) -> LeaderboardRepository:
         return LeaderboardRepository(self.db)
+
+    @cached_property
+    def public(self) -> PublicRepository:
+        return PublicRepository(self.db)
 
     @cached_property
     def runs(self) -> RunRepository:

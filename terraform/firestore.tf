@@ -47,6 +47,53 @@ locals {
         { field_path = "seq", order = "DESCENDING" },
       ]
     }
+    # PublicRepository.agents_page: agents in name order, filtered by organization and/or
+    # verification (a name-prefix range is on the ordering field itself).
+    public_agents_by_name = {
+      collection  = "public_agents"
+      query_scope = "COLLECTION"
+      fields = [
+        { field_path = "name_key", order = "ASCENDING" },
+        { field_path = "id", order = "ASCENDING" },
+      ]
+    }
+    public_agents_by_org_name = {
+      collection  = "public_agents"
+      query_scope = "COLLECTION"
+      fields = [
+        { field_path = "organization_key", order = "ASCENDING" },
+        { field_path = "name_key", order = "ASCENDING" },
+        { field_path = "id", order = "ASCENDING" },
+      ]
+    }
+    public_agents_by_verified_name = {
+      collection  = "public_agents"
+      query_scope = "COLLECTION"
+      fields = [
+        { field_path = "is_verified", order = "ASCENDING" },
+        { field_path = "name_key", order = "ASCENDING" },
+        { field_path = "id", order = "ASCENDING" },
+      ]
+    }
+    public_agents_by_org_verified_name = {
+      collection  = "public_agents"
+      query_scope = "COLLECTION"
+      fields = [
+        { field_path = "organization_key", order = "ASCENDING" },
+        { field_path = "is_verified", order = "ASCENDING" },
+        { field_path = "name_key", order = "ASCENDING" },
+        { field_path = "id", order = "ASCENDING" },
+      ]
+    }
+    # PublicRepository.results_page: a workspace's published results, newest first.
+    public_results_by_workspace = {
+      collection  = "public_results"
+      query_scope = "COLLECTION"
+      fields = [
+        { field_path = "workspace_id", order = "ASCENDING" },
+        { field_path = "published_at", order = "DESCENDING" },
+      ]
+    }
   }
 }
 
@@ -59,6 +106,26 @@ resource "google_firestore_field" "leaderboards_timers" {
   database   = google_firestore_database.main.name
   collection = "leaderboards"
   field      = each.key
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION"
+    }
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+}
+
+# PublicRepository.find_run: a run by its id across leaderboards (publishing names only the
+# run), an equality at collection-group scope, which Firestore does not index by default.
+resource "google_firestore_field" "runs_id" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "runs"
+  field      = "id"
 
   index_config {
     indexes {

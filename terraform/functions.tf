@@ -26,6 +26,19 @@ locals {
       concurrency     = 40 # read-heavy and I/O bound
       timeout_seconds = 60
     }
+    public_api = {
+      public   = true
+      enqueues = false # publishing is one transaction; nothing to fan out
+      # Never decrypts a model token, but the container loads the Fernet keys at start-up in
+      # every function (shared/bootstrap.py), so a missing key fails the instance at boot.
+      secrets         = ["PODIUM_SECRET_KEYS"]
+      memory          = "512Mi"
+      cpu             = "1"
+      min_instances   = 0
+      max_instances   = 20
+      concurrency     = 80 # public, read-heavy, cacheable: a board is one document read
+      timeout_seconds = 60
+    }
     workers = {
       public   = false
       enqueues = true # judge after inference, finalize after the last scored cell

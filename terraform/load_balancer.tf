@@ -69,6 +69,14 @@ resource "google_compute_url_map" "https" {
       paths   = ["/api/openapi.json", "/api/openapi.json/*"]
       service = google_compute_backend_service.public["leaderboards_api"].id
     }
+    path_rule {
+      paths   = ["/api/public/leaderboard", "/api/public/leaderboard/*"]
+      service = google_compute_backend_service.public["public_api"].id
+    }
+    path_rule {
+      paths   = ["/leaderboard", "/leaderboard/*"]
+      service = google_compute_backend_service.public["public_api"].id
+    }
   }
 }
 

@@ -38,7 +38,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
         {"flask", "shared.repositories"},
     ),
     "shared/http": (
-        {"flask", "werkzeug", "pydantic", "shared.domain", "shared.http"},
+        {"flask", "werkzeug", "pydantic", "jinja2", "shared.domain", "shared.http"},
         {"shared.repositories", "google.cloud"},
     ),
 }

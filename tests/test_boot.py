@@ -35,7 +35,12 @@ def test_missing_secret_keys_outside_the_emulator_stop_every_function():
     env = base_env(GOOGLE_CLOUD_PROJECT="acme-prod", TASKS_MODE="cloud", TASKS_INVOKER_SA="x@y")
     with ExitStack() as stack:
         started = [stack.enter_context(FunctionProcess(name, env)) for name in functions()]
-        assert {p.target for p in started} == {"leaderboards_api", "workers", "scheduler"}
+        assert {p.target for p in started} == {
+            "leaderboards_api",
+            "public_api",
+            "workers",
+            "scheduler",
+        }
         for process in started:
             stopped_with(
                 process, "PODIUM_SECRET_KEYS is required outside the Firestore emulator", "generate"

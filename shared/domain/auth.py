@@ -19,6 +19,11 @@ class Scope(StrEnum):
 
 ALL_SCOPES: frozenset[str] = frozenset(s.value for s in Scope)
 
+# Platform admins (public categories, badges, verification) are not workspace members: their
+# tokens carry this scope alone, belong to no workspace, and no workspace token can hold it
+# (``parse_scopes`` refuses it).
+ADMIN_SCOPE = "platform:admin"
+
 
 def parse_scopes(raw: str | list[str]) -> frozenset[str]:
     """Parse a comma-separated list (or a list) of scope names; unknown names are refused."""
@@ -34,12 +39,14 @@ def parse_scopes(raw: str | list[str]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller behind a request: always bound to exactly one workspace."""
+    """The caller behind a request: bound to exactly one workspace, or a platform admin
+    (``is_admin``, no workspace)."""
 
     workspace_id: str
     plan: str
     scopes: frozenset[str]
     token_id: str
+    is_admin: bool = False
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:

@@ -4,6 +4,7 @@ HTTP statuses by walking the class hierarchy (the Starlette habit), so no servic
     PodiumError
      ├── InvalidInput           a request that breaks a rule (422)
      │    └── MalformedBody     the body is not JSON at all (400)
+     ├── Refused                well-formed, but what it names cannot be used for it (400)
      ├── NotFound               missing, or belongs to another workspace (404)
      ├── Conflict               the state forbids it right now (409)
      ├── Unauthenticated        no token, or one we do not know (401)
@@ -95,3 +96,8 @@ class LimitReached(PodiumError):
         super().__init__(detail)
         self.limit = limit
         self.retry_after = retry_after
+
+
+class Refused(PodiumError):
+    """A well-formed request the current data cannot serve (a run that has not completed, a
+    run on other data than a category pins): the spec's 400."""

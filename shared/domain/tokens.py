@@ -30,7 +30,7 @@ def token_id_for(token_hash: str) -> str:
 
 class TokenPublic(ResponseModel):
     token_id: str
-    workspace_id: str
+    workspace_id: str | None = Field(description="None for a platform admin's token")
     name: str | None
     scopes: list[str]
     prefix: str = Field(description="The first characters of the token, to recognise it")

@@ -36,9 +36,10 @@ Q = TypeVar("Q", bound=BaseModel)
 
 @dataclass
 class Reply:
-    body: BaseModel | Mapping[str, Any] | None = None
+    body: BaseModel | Mapping[str, Any] | str | None = None  # str: sent as is (a page)
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    mimetype: str = "application/json"
 
 
 @dataclass
@@ -144,6 +145,10 @@ class Api:
             call = Call(request, dict(params), principal, self._max_body_bytes())
             result = route.handler(call)
             reply = result if isinstance(result, Reply) else Reply(result, route.status)
+            if isinstance(reply.body, str):
+                return flask.Response(
+                    reply.body, reply.status, reply.headers, mimetype=reply.mimetype
+                )
             return _json(reply.body, reply.status, reply.headers)
         except NotFound:
             return _json({"detail": f"No route for {request.method} {request.path}"}, 404, {})

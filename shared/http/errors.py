@@ -14,6 +14,7 @@ log = logging.getLogger("podium.http")
 
 STATUS: dict[type[BaseException], int] = {
     e.MalformedBody: 400,
+    e.Refused: 400,
     e.InvalidInput: 422,
     e.NotFound: 404,
     e.Conflict: 409,

@@ -61,6 +61,10 @@ TAGS: list[dict[str, str]] = [
     {"name": "runs", "description": "Evaluation runs and their per-sample results"},
     {"name": "datasets", "description": "PUSH events in, versioned datasets out"},
     {"name": "registered models", "description": "Model endpoints configured once per workspace"},
+    {
+        "name": "public leaderboard",
+        "description": "Benchmark categories, agent profiles, published results and history",
+    },
     {"name": "service", "description": "Health and this document"},
 ]
 
@@ -100,6 +104,8 @@ def _tag(path: str) -> str:
         p in path for p in ("/events", "/dataset", "/improve-dataset")
     ):
         return "datasets"
+    if path.startswith("/api/public/leaderboard"):
+        return "public leaderboard"
     if path.startswith("/api/leaderboards/") and ("/run" in path):
         return "runs"
     if path.startswith("/api/leaderboards/") and "/models" in path:
@@ -128,6 +134,8 @@ def _links(route: Route, routes: list[Route]) -> dict[str, Any]:
         params = _PARAM.findall(target.path)
         if params[: len(own)] != own or len(params) != len(own) + 1:
             continue
+        if not params[-1].endswith("id"):  # a slug is not the created resource's id
+            continue
         values = {f"path.{p}": f"$request.path.{p}" for p in own}
         values[f"path.{params[-1]}"] = "$response.body#/id"
         if target.query is not None and "model_id" in target.query.model_fields:
@@ -136,6 +144,14 @@ def _links(route: Route, routes: list[Route]) -> dict[str, Any]:
         name = "".join(w.capitalize() for w in target.handler.__name__.split("_"))
         links[name] = {"operationId": target.handler.__name__, "parameters": values}
     return links
+
+
+# werkzeug's ``<int:x>``: the public API's integer ids (no sign; a 64-bit document id).
+INT_ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+
+
+def _path_schema(path: str, name: str) -> dict[str, Any]:
+    return INT_ID_SCHEMA if f"<int:{name}>" in path else ID_SCHEMA
 
 
 def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[str, Any]:
@@ -161,7 +177,7 @@ def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[s
             "responses": {},
         }
         params = [
-            {"name": p, "in": "path", "required": True, "schema": ID_SCHEMA}
+            {"name": p, "in": "path", "required": True, "schema": _path_schema(r.path, p)}
             for p in _PARAM.findall(r.path)
         ]
         if r.query is not None:

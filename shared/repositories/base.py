@@ -39,15 +39,28 @@ def page(query: Any, *, order_by: str, limit: int, offset: int) -> tuple[list[Do
 TRANSACTION_ATTEMPTS = 20
 
 
+# A read inside a transaction can itself be aborted ("Transaction lock timeout", when other
+# transactions hold the documents it reads); the client retries only aborted commits, so such
+# a transaction is run again from the start, a few times.
+READ_ABORT_ATTEMPTS = 5
+
+
 def transact(db: firestore.Client, fn: Callable[[firestore.Transaction], T]) -> T:
     """Run ``fn`` in a transaction; exhausted retries become a retryable 503, not a 500."""
     wrapped = firestore.transactional(fn)
-    try:
-        result: T = wrapped(db.transaction(max_attempts=TRANSACTION_ATTEMPTS))
-    except ValueError as exc:
-        if isinstance(exc.__cause__, Aborted):
-            raise TransientFailure(
-                "Too many concurrent changes to the same resource; retry shortly", retry_after=1
-            ) from exc
-        raise
-    return result
+    busy = TransientFailure(
+        "Too many concurrent changes to the same resource; retry shortly", retry_after=1
+    )
+    for attempt in range(READ_ABORT_ATTEMPTS):
+        try:
+            result: T = wrapped(db.transaction(max_attempts=TRANSACTION_ATTEMPTS))
+        except Aborted as exc:  # aborted at a read: the transaction was rolled back
+            if attempt + 1 == READ_ABORT_ATTEMPTS:
+                raise busy from exc
+            continue
+        except ValueError as exc:
+            if isinstance(exc.__cause__, Aborted):
+                raise busy from exc
+            raise
+        return result
+    raise busy  # not reached: the loop returns or raises

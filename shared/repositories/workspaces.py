@@ -44,12 +44,12 @@ class TokenRepository:
     def touch(self, token_hash: str, at: datetime) -> None:
         self._col.document(token_hash).update({"last_used_at": at})
 
-    def list(self, workspace_id: str) -> list[Doc]:
+    def list(self, workspace_id: str | None) -> list[Doc]:
         query = self._col.where(filter=firestore.FieldFilter("workspace_id", "==", workspace_id))
         docs = [d.to_dict() or {} for d in query.stream()]
         return sorted(docs, key=lambda d: d["created_at"])
 
-    def revoke(self, workspace_id: str, token_id: str, at: datetime) -> bool:
+    def revoke(self, workspace_id: str | None, token_id: str, at: datetime) -> bool:
         query = (
             self._col.where(filter=firestore.FieldFilter("workspace_id", "==", workspace_id))
             .where(filter=firestore.FieldFilter("token_id", "==", token_id))

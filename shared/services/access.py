@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from shared.domain.auth import ALL_SCOPES, Principal
+from shared.domain.auth import ADMIN_SCOPE, ALL_SCOPES, Principal
 from shared.domain.candidates import token_hint
 from shared.domain.clock import Clock
 from shared.domain.errors import InvalidInput, NotFound, Unauthenticated
@@ -61,15 +61,40 @@ def mint_token(
     return token, TokenPublic.model_validate(record)
 
 
-def list_tokens(*, tokens: TokenRepository, workspace_id: str) -> list[TokenPublic]:
+def mint_admin_token(
+    *, tokens: TokenRepository, clock: Clock, name: str | None = None
+) -> tuple[str, TokenPublic]:
+    """A platform admin's token: stored hashed like any other, in no workspace, with the admin
+    scope only (so it cannot read or change any workspace's data)."""
+    token = new_token()
+    token_hash = hash_token(token)
+    record = {
+        "token_id": token_id_for(token_hash),
+        "workspace_id": None,
+        "admin": True,
+        "name": name,
+        "scopes": [ADMIN_SCOPE],
+        "prefix": token[: len("podium_") + 4],
+        "created_at": clock(),
+        "last_used_at": None,
+        "revoked_at": None,
+    }
+    tokens.create(token_hash, record)
+    return token, TokenPublic.model_validate(record)
+
+
+def list_tokens(*, tokens: TokenRepository, workspace_id: str | None) -> list[TokenPublic]:
+    """A workspace's tokens; ``None`` lists the platform admins' tokens."""
     return [TokenPublic.model_validate(t) for t in tokens.list(workspace_id)]
 
 
 def revoke_token(
-    *, tokens: TokenRepository, clock: Clock, workspace_id: str, token_id: str
+    *, tokens: TokenRepository, clock: Clock, workspace_id: str | None, token_id: str
 ) -> None:
+    """Revoke a workspace's token; ``workspace_id=None`` revokes a platform admin's."""
     if not tokens.revoke(workspace_id, token_id, clock()):
-        raise NotFound(f"Token {token_id!r} not found in workspace {workspace_id!r}")
+        where = f"workspace {workspace_id!r}" if workspace_id else "the admin tokens"
+        raise NotFound(f"Token {token_id!r} not found in {where}")
 
 
 def authenticate(
@@ -92,17 +117,26 @@ def authenticate(
     record = tokens.get(token_hash)
     if record is None or record.get("revoked_at") is not None:
         raise Unauthenticated("Invalid or revoked token")
-    workspace = workspaces.get(record["workspace_id"])
-    if workspace is None:
+    admin = record.get("admin") is True and record.get("workspace_id") is None
+    workspace = None if admin else workspaces.get(record["workspace_id"])
+    if workspace is None and not admin:
         raise Unauthenticated("Invalid or revoked token")
     now = clock()
     last = record.get("last_used_at")
     # Throttled: a write per request would contend on one document for a busy token.
     if last is None or now - last >= touch_interval:
         tokens.touch(token_hash, now)
+    if admin:
+        return Principal(
+            workspace_id="",
+            plan="",
+            scopes=frozenset({ADMIN_SCOPE}),
+            token_id=record["token_id"],
+            is_admin=True,
+        )
     return Principal(
         workspace_id=record["workspace_id"],
-        plan=str(workspace.get("plan", "free")),
+        plan=str((workspace or {}).get("plan", "free")),
         scopes=frozenset(record.get("scopes", [])),
         token_id=record["token_id"],
     )
