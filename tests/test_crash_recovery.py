@@ -34,7 +34,9 @@ class LocalStack:
     """``python -m infra.dev`` in its own process group, on its own port."""
 
     def __init__(self, port: int) -> None:
-        env = {**os.environ, **CRASH_SETTINGS, "PORT": str(port)}
+        env = {**os.environ, **CRASH_SETTINGS, "PORT": str(port),
+               # make dev's dataset host and model server, off their fixed ports
+               "PODIUM_DATA_PORT": str(free_port()), "PODIUM_MODEL_PORT": str(free_port())}  # fmt: skip
         self.base_url = f"http://127.0.0.1:{port}"
         self.output: list[str] = []
         self.ready = threading.Event()
