@@ -19,6 +19,12 @@ class DuplicateId(Conflict):
     """A document with this id exists already (how idempotent creates detect a replay)."""
 
 
+def leaderboard_ref(db: firestore.Client, ws: str, lb_id: str) -> Any:
+    """``workspaces/{ws}/leaderboards/{lb_id}``: every repository's way to a leaderboard (its
+    runs, events, versions and counters live below it)."""
+    return db.collection("workspaces").document(ws).collection("leaderboards").document(lb_id)
+
+
 def page(query: Any, *, order_by: str, limit: int, offset: int) -> tuple[list[Doc], int]:
     """One page of ``query`` newest first, and the total it would list.
 

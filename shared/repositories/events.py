@@ -33,7 +33,7 @@ from google.cloud.firestore_v1 import aggregation
 
 from shared.domain.errors import NotFound, TransientFailure
 from shared.domain.events import COUNTER_SHARDS, DAILY, MONTHLY, shard_caps
-from shared.repositories.base import Doc, transact
+from shared.repositories.base import Doc, leaderboard_ref, transact
 
 # Events written per transaction: far under Firestore's per-commit limits (500 writes were the
 # old cap), and small enough that a contended retry is cheap.
@@ -65,12 +65,7 @@ class EventRepository:
 
     # --- references ---------------------------------------------------------------------
     def _lb(self, ws: str, lb_id: str) -> Any:
-        return (
-            self._db.collection("workspaces")
-            .document(ws)
-            .collection("leaderboards")
-            .document(lb_id)
-        )
+        return leaderboard_ref(self._db, ws, lb_id)
 
     def _events(self, ws: str, lb_id: str) -> Any:
         return self._lb(ws, lb_id).collection("events")

@@ -20,7 +20,7 @@ from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 
 from shared.domain.errors import Conflict, NotFound
-from shared.repositories.base import Doc, DuplicateId, page, transact
+from shared.repositories.base import Doc, DuplicateId, leaderboard_ref, page, transact
 
 LeaderboardCheck = Callable[[Doc], None]
 
@@ -34,7 +34,7 @@ class LeaderboardRepository:
         return self._db.collection("workspaces").document(ws)
 
     def _lb(self, ws: str, lb_id: str) -> Any:
-        return self._workspace(ws).collection("leaderboards").document(lb_id)
+        return leaderboard_ref(self._db, ws, lb_id)
 
     def _candidates(self, ws: str, lb_id: str) -> Any:
         return self._lb(ws, lb_id).collection("candidates")

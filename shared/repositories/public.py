@@ -23,7 +23,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from shared.domain.errors import Conflict, NotFound
+from shared.domain.errors import Conflict, NotFound, TransientFailure
 from shared.domain.public_board import with_pages
 from shared.repositories.base import Doc, page, transact
 
@@ -290,7 +290,15 @@ class PublicRepository:
             )
             return writes.result
 
-        return transact(self._db, run)
+        try:
+            return transact(self._db, run)
+        except TransientFailure:
+            # Racing deliveries of one publish contend for the same documents; one that gives
+            # up after another committed is a duplicate, and says so (409), rather than asking
+            # to be retried (503) only to be refused then.
+            if key_ref.get().exists:
+                raise Conflict("Result already published for this execution") from None
+            raise
 
     def verify_result(
         self,

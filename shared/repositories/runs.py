@@ -30,7 +30,7 @@ from google.cloud.firestore_v1 import aggregation
 
 from shared.domain.errors import Conflict, NotFound, TransientFailure
 from shared.domain.runs import ACTIVE_STATUSES, CellState
-from shared.repositories.base import Doc, page, transact
+from shared.repositories.base import Doc, leaderboard_ref, page, transact
 
 RunCheck = Callable[[Doc, Doc | None], None]
 # Read-then-conditional-write rounds before a cell that keeps changing is left to a retry.
@@ -53,12 +53,7 @@ class RunRepository:
 
     # --- references ---------------------------------------------------------------------
     def _lb(self, ws: str, lb_id: str) -> Any:
-        return (
-            self._db.collection("workspaces")
-            .document(ws)
-            .collection("leaderboards")
-            .document(lb_id)
-        )
+        return leaderboard_ref(self._db, ws, lb_id)
 
     def _runs(self, ws: str, lb_id: str) -> Any:
         return self._lb(ws, lb_id).collection("runs")

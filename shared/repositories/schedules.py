@@ -9,7 +9,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from shared.repositories.base import Doc, transact
+from shared.repositories.base import Doc, leaderboard_ref, transact
 
 
 class ScheduleRepository:
@@ -45,12 +45,7 @@ class ScheduleRepository:
     ) -> bool:
         """Advance a leaderboard's ``timer`` past the firing at ``due``; True for the one tick
         that did. Overlapping ticks (Cloud Scheduler may deliver twice) cannot both act."""
-        ref = (
-            self._db.collection("workspaces")
-            .document(ws)
-            .collection("leaderboards")
-            .document(lb_id)
-        )
+        ref = leaderboard_ref(self._db, ws, lb_id)
 
         def run(tx: firestore.Transaction) -> bool:
             snap = ref.get(transaction=tx)
@@ -75,10 +70,10 @@ class ScheduleRepository:
         """Record ``fields`` on the run for a resumption by the tick, if ``still(run)`` says,
         inside the transaction, that it is due (so concurrent ticks resume it once)."""
         ref = (
-            self._db.collection("workspaces").document(run["workspace_id"])
-            .collection("leaderboards").document(run["leaderboard_id"])
-            .collection("runs").document(run["id"])
-        )  # fmt: skip
+            leaderboard_ref(self._db, run["workspace_id"], run["leaderboard_id"])
+            .collection("runs")
+            .document(run["id"])
+        )
 
         def tx_fn(tx: firestore.Transaction) -> bool:
             snap = ref.get(transaction=tx)
