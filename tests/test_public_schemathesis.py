@@ -5,50 +5,20 @@ badges, verification); public reads are exercised by both."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.public_helpers import P, admin_client, create_agent, create_category, publish, stored_run
-from tests.test_schemathesis import CHECKS, FUZZ_EXAMPLES, MAX_EXAMPLES, PHASES, SEED
+from tests.test_schemathesis import PHASES, run_schemathesis
 
 
 def _schemathesis(base_url: str, token: str, tmp_path: Path) -> dict:
     config = tmp_path / "schemathesis.toml"
     config.write_text("[cache]\nenabled = false\n\n[phases.stateful]\nmax-steps = 10\n")
-    report = tmp_path / "report.json"
-    command = [
-        str(Path(sys.executable).parent / "schemathesis"),
-        "--config-file",
-        str(config),
-        "run",
-        f"{base_url}{P}/openapi.json",
-        "--header",
-        f"Authorization: Bearer {token}",
-        "--checks",
-        ",".join(CHECKS),
-        "--phases",
-        ",".join(PHASES),
-        "--max-examples",
-        str(MAX_EXAMPLES),
-        *(["--seed", str(SEED)] if FUZZ_EXAMPLES else ["--generation-deterministic"]),
-        "--workers",
-        "1",
-        "--request-timeout",
-        "30",
-        "--report",
-        "json",
-        "--report-json-path",
-        str(report),
-        "--no-color",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
-    print(result.stdout[-20_000:])
-    assert result.returncode == 0, result.stdout[-20_000:] + result.stderr[-5_000:]
-    data: dict = json.loads(report.read_text())
+    data: dict = run_schemathesis(
+        config, f"{base_url}{P}/openapi.json", token=token, report=tmp_path / "report.json"
+    )
     assert {name: p["status"] for name, p in data["phases"].items()} == dict.fromkeys(
         PHASES, "success"
     )

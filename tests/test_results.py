@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.domain.results import decide_promotion, model_result
+from shared.domain.promotion import decide as decide_promotion
+from shared.domain.results import model_result
 from shared.domain.statistics import summarize
 
 STRONG = [1.0] * 36 + [0.0] * 4

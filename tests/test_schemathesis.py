@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import create_leaderboard
 from tests.test_runs import PROMPT, add_openrouter, make_dataset, model, run_to_end
@@ -57,24 +58,17 @@ parameters = {{ "path.leaderboard_id" = "{leaderboard_id}", "path.run_id" = "{ru
     return config
 
 
-def test_the_api_conforms_to_its_openapi_document(ws, stack, hf, llm, base_url, tmp_path):
-    url, _ = make_dataset(hf, llm, 3)
-    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
-    lm = add_openrouter(ws, lb["id"], model(llm, 0.5))
-    run = run_to_end(ws, stack, lb["id"])
-    assert run["status"] == "completed", run
-    config = _config(tmp_path, leaderboard_id=lb["id"], run_id=run["id"], model_id=lm)
-
-    cli = Path(sys.executable).parent / "schemathesis"
-    report = tmp_path / "report.json"
+def run_schemathesis(config: Path, document_url: str, *, token: str, report: Path) -> Any:
+    """The schemathesis CLI on ``document_url``, as ``token``, with the suite's checks and
+    phases; asserts it passed and returns its JSON report."""
     command = [
-        str(cli),
+        str(Path(sys.executable).parent / "schemathesis"),
         "--config-file",
         str(config),
         "run",
-        f"{base_url}/api/openapi.json",
+        document_url,
         "--header",
-        f"Authorization: Bearer {ws.token}",
+        f"Authorization: Bearer {token}",
         "--checks",
         ",".join(CHECKS),
         "--phases",
@@ -96,8 +90,21 @@ def test_the_api_conforms_to_its_openapi_document(ws, stack, hf, llm, base_url, 
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
     print(result.stdout[-20_000:])
     assert result.returncode == 0, result.stdout[-20_000:] + result.stderr[-5_000:]
+    return json.loads(report.read_text())
+
+
+def test_the_api_conforms_to_its_openapi_document(ws, stack, hf, llm, base_url, tmp_path):
+    url, _ = make_dataset(hf, llm, 3)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    lm = add_openrouter(ws, lb["id"], model(llm, 0.5))
+    run = run_to_end(ws, stack, lb["id"])
+    assert run["status"] == "completed", run
+    config = _config(tmp_path, leaderboard_id=lb["id"], run_id=run["id"], model_id=lm)
+
+    data = run_schemathesis(
+        config, f"{base_url}/api/openapi.json", token=ws.token, report=tmp_path / "report.json"
+    )
     # A green run must also have tested something: every operation, in every phase.
-    data = json.loads(report.read_text())
     print(json.dumps({k: data[k] for k in ("running_time", "test_cases", "phases")}))
     documented = ws.http.get("/api/openapi.json").json()["paths"]
     operations = sum(len(ops) for ops in documented.values())

@@ -5,10 +5,9 @@ Pure functions over the cells' per-sample records, so finalize stays a thin step
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from shared.domain.promotion import Decision, PromotionSettings, decide
 from shared.domain.statistics import RANK_RULE, ModelSummary, percentile
 
 Doc = dict[str, Any]
@@ -48,29 +47,6 @@ def model_result(summary: ModelSummary, name: str, samples: Sequence[Doc]) -> Do
         "cost_usd": round(sum(costs), 10) if costs else None,
         "cache_hits": sum(1 for s in samples if s.get("cached")),
     }
-
-
-def decide_promotion(
-    *,
-    strategy: str,
-    previous: str | None,
-    scores: Mapping[str, Sequence[float | None]],
-    summaries: Sequence[ModelSummary],
-    fresh: Mapping[str, Sequence[bool]] | None = None,
-    evidence: Doc | None = None,
-    settings: PromotionSettings | None = None,
-) -> Decision:
-    """The run's promotion decision and the evidence to keep (see :mod:`shared.domain.promotion`
-    for the rule and why)."""
-    return decide(
-        strategy=str(strategy),
-        previous=previous,
-        scores=scores,
-        summaries=summaries,
-        fresh=fresh,
-        evidence=evidence,
-        settings=settings,
-    )
 
 
 def freshness(samples: Sequence[Doc]) -> list[bool]:

@@ -41,8 +41,9 @@ from shared.domain.clock import Clock
 from shared.domain.errors import TransientFailure
 from shared.domain.leaderboards import ChosenModelStrategy, EvalType
 from shared.domain.promotion import Decision
+from shared.domain.promotion import decide as decide_promotion
 from shared.domain.promotion import settings_from as promotion_settings
-from shared.domain.results import decide_promotion, freshness, model_result
+from shared.domain.results import freshness, model_result
 from shared.domain.runs import (
     ERROR_MAX_BYTES,
     REASON_MAX_BYTES,
