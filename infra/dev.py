@@ -1,13 +1,13 @@
 """``make dev``: the whole stack on one machine, in the foreground.
 
-Starts the Firestore emulator at FIRESTORE_EMULATOR_HOST (or uses one already listening
-there), serves every function on PORT through the production path map, makes sure a demo
-workspace exists and prints a fresh token for it. Beside it, like the emulator, the parts a run
-needs that would otherwise be on the internet: a local Hugging Face-compatible host serving the
-shipped datasets (``infra/demo_data``, on PODIUM_DATA_PORT, and HF_ENDPOINT unless set) and a
-llama.cpp server with SmolLM2-135M-Instruct (on PODIUM_MODEL_PORT), so the README's run example
-completes on real answers. Logs of the model server go to ``.local/dev/``. Ctrl-C stops
-everything it started.
+Starts the Firestore emulator at FIRESTORE_EMULATOR_HOST and the Firebase Auth emulator at
+FIREBASE_AUTH_EMULATOR_HOST (or uses ones already listening there), serves every function on
+PORT through the production path map, makes sure a demo workspace exists and prints a fresh
+token for it. Beside it, like the emulators, the parts a run needs that would otherwise be on
+the internet: a local Hugging Face-compatible host serving the shipped datasets
+(``infra/demo_data``, on PODIUM_DATA_PORT, and HF_ENDPOINT unless set) and a llama.cpp server
+with SmolLM2-135M-Instruct (on PODIUM_MODEL_PORT), so the README's run example completes on real
+answers. Logs of the model server go to ``.local/dev/``. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from infra.auth_emulator import DEFAULT_HOST as AUTH_DEFAULT_HOST
+from infra.auth_emulator import AuthEmulator
 from infra.dataset_host import DatasetHost
 from infra.emulator import DEFAULT_HOST, FirestoreEmulator
 from infra.model_servers import SMOLLM2_135M, ModelServer
@@ -36,6 +38,7 @@ MODEL_SLOTS = 4  # the model server's slots; SAMPLE_CONCURRENCY defaults to matc
 def _defaults() -> None:
     # Settings a developer can override; these are the local stack's defaults.
     os.environ.setdefault("FIRESTORE_EMULATOR_HOST", DEFAULT_HOST)
+    os.environ.setdefault("FIREBASE_AUTH_EMULATOR_HOST", AUTH_DEFAULT_HOST)
     os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "demo-podium")
     os.environ.setdefault("PORT", "8080")
     os.environ.setdefault("PODIUM_ALLOW_PRIVATE_ENDPOINTS", "true")
@@ -79,6 +82,7 @@ def _tick_forever(base_url: str, every: float, stopping: threading.Event) -> Non
 class RunningStack:
     base_url: str
     emulator_host: str
+    auth_emulator_host: str
     token: str  # a fresh all-scopes token for the demo workspace
 
 
@@ -103,10 +107,14 @@ def local_stack(*, log_stream: IO[str] | None = None) -> Iterator[RunningStack]:
         os.environ["FIRESTORE_EMULATOR_HOST"], os.environ["GOOGLE_CLOUD_PROJECT"]
     )
     emulator.start()
+    auth_emulator = AuthEmulator(
+        os.environ["FIREBASE_AUTH_EMULATOR_HOST"], os.environ["GOOGLE_CLOUD_PROJECT"]
+    )
     stopping = threading.Event()
     server = None
     dispatcher = None
     try:
+        auth_emulator.start()
         server = serve("127.0.0.1", int(os.environ["PORT"]))
         base_url = f"http://127.0.0.1:{server.port}"
         # Cloud Tasks, locally: tasks reach the workers through this same port.
@@ -119,7 +127,7 @@ def local_stack(*, log_stream: IO[str] | None = None) -> Iterator[RunningStack]:
         threading.Thread(
             target=_tick_forever, args=(base_url, every, stopping), daemon=True
         ).start()
-        yield RunningStack(base_url, emulator.host_port, token)
+        yield RunningStack(base_url, emulator.host_port, auth_emulator.host_port, token)
     finally:
         stopping.set()
         if server is not None:
@@ -128,6 +136,7 @@ def local_stack(*, log_stream: IO[str] | None = None) -> Iterator[RunningStack]:
             dispatcher.stop(timeout=5)
         if server is not None:
             server.server_close()
+        auth_emulator.stop()
         emulator.stop()
 
 
@@ -170,7 +179,8 @@ def main() -> int:
         )
         podium = stack.enter_context(local_stack())
         print(
-            f"Podium API on {podium.base_url} (Firestore emulator {podium.emulator_host}) "
+            f"Podium API on {podium.base_url} (Firestore emulator {podium.emulator_host}, "
+            f"Auth emulator {podium.auth_emulator_host}) "
             f"- demo workspace token: {podium.token}\n"
             f"Local model ({SMOLLM2_135M.name}, a Custom candidate's model_url): "
             f"{model.base_url}\n"

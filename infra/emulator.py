@@ -52,8 +52,13 @@ def _command(host_port: str, project: str, workdir: Path) -> list[str]:
     )
 
 
-class FirestoreEmulator:
-    def __init__(self, host_port: str = DEFAULT_HOST, project: str = "demo-podium") -> None:
+class Emulator:
+    """A local emulator process: started in its own process group on ``host_port`` (or reused
+    when one already answers there), stopped whole. Subclasses say how to start it."""
+
+    name = "emulator"
+
+    def __init__(self, host_port: str, project: str) -> None:
         self.host_port = host_port
         self.project = project
         self._proc: subprocess.Popen[bytes] | None = None
@@ -63,15 +68,18 @@ class FirestoreEmulator:
     def started_here(self) -> bool:
         return self._proc is not None
 
+    def command(self, workdir: Path) -> list[str]:
+        raise NotImplementedError
+
     def start(self, timeout: float = 90.0) -> None:
         """Start the emulator, or reuse one already listening at ``host_port``."""
         if is_listening(self.host_port):
             return
-        workdir = Path(tempfile.mkdtemp(prefix="podium-emulator-"))
+        workdir = Path(tempfile.mkdtemp(prefix=f"podium-{self.name.split()[0].lower()}-"))
         self._log_path = workdir / "emulator.log"
         log = self._log_path.open("wb")
         self._proc = subprocess.Popen(
-            _command(self.host_port, self.project, workdir),
+            self.command(workdir),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -87,13 +95,23 @@ class FirestoreEmulator:
             time.sleep(0.25)
         tail = self._log_path.read_text(errors="replace")[-2000:]
         self.stop()
-        raise EmulatorError(f"Firestore emulator did not start at {self.host_port}:\n{tail}")
+        raise EmulatorError(f"{self.name} did not start at {self.host_port}:\n{tail}")
 
     def stop(self) -> None:
         if self._proc is None:
             return
         stop_group(self._proc)
         self._proc = None
+
+
+class FirestoreEmulator(Emulator):
+    name = "Firestore emulator"
+
+    def __init__(self, host_port: str = DEFAULT_HOST, project: str = "demo-podium") -> None:
+        super().__init__(host_port, project)
+
+    def command(self, workdir: Path) -> list[str]:
+        return _command(self.host_port, self.project, workdir)
 
     def reset(self) -> None:
         """Delete every document (the emulator's own endpoint for it)."""

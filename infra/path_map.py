@@ -16,6 +16,7 @@ PUBLIC_ROUTES: Final[tuple[tuple[str, str], ...]] = (
     ("/api/leaderboards", "leaderboards_api"),
     ("/api/models", "leaderboards_api"),
     ("/api/openapi.json", "leaderboards_api"),
+    ("/api/workspaces", "leaderboards_api"),
     ("/api/public/leaderboard", "public_api"),
     ("/leaderboard", "public_api"),
 )

@@ -5,6 +5,7 @@ other settings instead of patching module globals (cosmicpython's bootstrap)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
 from typing import Any
@@ -16,6 +17,7 @@ from shared.config import Settings, get_settings
 from shared.domain.auth import Principal
 from shared.domain.clock import Clock, utcnow
 from shared.http.api import Call, Reply, Route
+from shared.identity import FirebaseIdentity
 from shared.providers.factory import ProviderFactory
 from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
 from shared.providers.url_safety import OutboundGuard, check_outbound_url
@@ -24,7 +26,11 @@ from shared.repositories.leaderboards import LeaderboardRepository
 from shared.repositories.public import PublicRepository
 from shared.repositories.runs import RunRepository
 from shared.repositories.schedules import ScheduleRepository
-from shared.repositories.workspaces import TokenRepository, WorkspaceRepository
+from shared.repositories.workspaces import (
+    MembershipRepository,
+    TokenRepository,
+    WorkspaceRepository,
+)
 from shared.secrets import SecretBox
 from shared.services import access, consolidation
 from shared.services.pipeline import Pipeline, PipelineConfig
@@ -53,6 +59,16 @@ class Container:
     @cached_property
     def workspaces(self) -> WorkspaceRepository:
         return WorkspaceRepository(self.db)
+
+    @cached_property
+    def memberships(self) -> MembershipRepository:
+        return MembershipRepository(self.db)
+
+    @cached_property
+    def identity(self) -> FirebaseIdentity:
+        """Firebase Auth: ID tokens of the deployment's project (the Auth emulator when
+        FIREBASE_AUTH_EMULATOR_HOST is set)."""
+        return FirebaseIdentity(self.settings.google_cloud_project)
 
     @cached_property
     def tokens(self) -> TokenRepository:
@@ -184,12 +200,15 @@ class Container:
     def validation_context(self) -> dict[str, Any]:
         return {"hf_endpoint": self.settings.hf_endpoint}
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
         return access.authenticate(
             tokens=self.tokens,
             workspaces=self.workspaces,
+            memberships=self.memberships,
+            identity=self.identity,
             clock=self.clock,
-            authorization=authorization,
+            authorization=headers.get("Authorization"),
+            workspace_header=headers.get("X-Workspace-Id"),
             touch_interval=timedelta(seconds=self.settings.token_touch_interval_seconds),
         )
 

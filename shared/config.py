@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     google_cloud_project: str = "demo-podium"
     # Set only locally and in tests; the Firestore client reads it too.
     firestore_emulator_host: str | None = None
+    # The Firebase Auth emulator (make dev, tests); firebase-admin reads it too and then accepts
+    # unsigned ID tokens, so it is refused outside the Firestore emulator (check()).
+    firebase_auth_emulator_host: str | None = None
     port: int = 8080
 
     # --- secrets ----------------------------------------------------------------------------
@@ -159,6 +162,12 @@ class Settings(BaseSettings):
         """What a function needs to serve, checked without the network: raises ConfigError.
         Field types and ranges were checked when the settings were read."""
         self.secret_keys()
+        if self.firebase_auth_emulator_host and not self.on_emulator:
+            raise ConfigError(
+                "FIREBASE_AUTH_EMULATOR_HOST makes sign-in accept unsigned ID tokens: it is "
+                "allowed only with the Firestore emulator (FIRESTORE_EMULATOR_HOST), never in "
+                "production"
+            )
         if self.tasks_mode == "cloud" and not self.tasks_invoker_sa:
             raise ConfigError("TASKS_MODE=cloud needs TASKS_INVOKER_SA (the tasks' OIDC identity)")
         if self.tasks_mode == "local" and not self.on_emulator:

@@ -70,6 +70,10 @@ resource "google_compute_url_map" "https" {
       service = google_compute_backend_service.public["leaderboards_api"].id
     }
     path_rule {
+      paths   = ["/api/workspaces", "/api/workspaces/*"]
+      service = google_compute_backend_service.public["leaderboards_api"].id
+    }
+    path_rule {
       paths   = ["/api/public/leaderboard", "/api/public/leaderboard/*"]
       service = google_compute_backend_service.public["public_api"].id
     }

@@ -54,6 +54,21 @@ def emulator() -> Iterator[FirestoreEmulator]:
 
 
 @pytest.fixture(scope="session")
+def auth_emulator(emulator: FirestoreEmulator) -> Iterator[Any]:
+    """The Firebase Auth emulator, this worker's own; FIREBASE_AUTH_EMULATOR_HOST points at it
+    (firebase-admin reads it), as under make dev."""
+    from infra.auth_emulator import AuthEmulator
+
+    emu = AuthEmulator(f"127.0.0.1:{free_port()}", PROJECT)
+    emu.start()
+    os.environ["FIREBASE_AUTH_EMULATOR_HOST"] = emu.host_port
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture(scope="session")
 def hf() -> Iterator[Any]:
     """The Hugging Face stand-in, at HF_ENDPOINT."""
     from tests.standins.hf_server import HFStandin
@@ -92,7 +107,7 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(emulator: FirestoreEmulator, hf: Any, llm: Any) -> Iterator[Stack]:
+def stack(emulator: FirestoreEmulator, auth_emulator: Any, hf: Any, llm: Any) -> Iterator[Stack]:
     """Every function behind the real gateway on a free port, with a local task dispatcher
     delivering to it over HTTP, as under make dev."""
     from infra.gateway import serve

@@ -68,6 +68,10 @@ def test_other_settings_are_checked_at_start():
         ),
         "TASKS_MODE=cloud needs TASKS_INVOKER_SA": dict(TASKS_MODE="cloud"),
         "TASKS_MODE=local works only in the local stack": dict(TASKS_MODE="local"),
+        # The Auth emulator's unsigned tokens must never sign anyone in to a real deployment.
+        "FIREBASE_AUTH_EMULATOR_HOST makes sign-in accept unsigned ID tokens": dict(
+            TASKS_MODE="cloud", TASKS_INVOKER_SA="t@x.iam", FIREBASE_AUTH_EMULATOR_HOST="h:1"
+        ),
     }
     with ExitStack() as stack:
         started = {

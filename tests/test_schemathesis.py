@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import create_leaderboard
+from tests.people import sign_up
 from tests.test_runs import PROMPT, add_openrouter, make_dataset, model, run_to_end
 
 # ``make fuzz`` sets these; the suite's run is small and fully deterministic.
@@ -34,6 +35,7 @@ CHECKS = (
     "response_schema_conformance",
 )
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
+SESSION_PATHS = "^/api/workspaces"
 
 
 def _config(tmp_path: Path, *, leaderboard_id: str, run_id: str, model_id: str) -> Path:
@@ -58,9 +60,11 @@ parameters = {{ "path.leaderboard_id" = "{leaderboard_id}", "path.run_id" = "{ru
     return config
 
 
-def run_schemathesis(config: Path, document_url: str, *, token: str, report: Path) -> Any:
+def run_schemathesis(
+    config: Path, document_url: str, *, token: str, report: Path, only: list[str] = ()
+) -> Any:
     """The schemathesis CLI on ``document_url``, as ``token``, with the suite's checks and
-    phases; asserts it passed and returns its JSON report."""
+    phases (``only``: more CLI filters); asserts it passed and returns its JSON report."""
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
         "--config-file",
@@ -86,6 +90,7 @@ def run_schemathesis(config: Path, document_url: str, *, token: str, report: Pat
         "--report-json-path",
         str(report),
         "--no-color",
+        *only,
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
     print(result.stdout[-20_000:])
@@ -101,17 +106,50 @@ def test_the_api_conforms_to_its_openapi_document(ws, stack, hf, llm, base_url, 
     assert run["status"] == "completed", run
     config = _config(tmp_path, leaderboard_id=lb["id"], run_id=run["id"], model_id=lm)
 
-    data = run_schemathesis(
-        config, f"{base_url}/api/openapi.json", token=ws.token, report=tmp_path / "report.json"
+    document = f"{base_url}/api/openapi.json"
+    # The workspace's routes as an API token; a signed-in person's own routes as a session
+    # (an API token gets 403 there), in a workspace of the person's own.
+    sessions = ["--include-path-regex", SESSION_PATHS]
+    person = sign_up(base_url, "fuzzer")
+    created = person.client().post("/api/workspaces", json={"name": "fuzz"})
+    assert created.status_code == 201
+    session_config = tmp_path / "session.toml"
+    session_config.write_text(
+        config.read_text()
+        + f"""
+[[operations]]
+include-path-regex = "^/api/workspaces/"
+parameters = {{ "path.workspace_id" = "{created.json()["id"]}" }}
+"""
     )
-    # A green run must also have tested something: every operation, in every phase.
-    print(json.dumps({k: data[k] for k in ("running_time", "test_cases", "phases")}))
+    reports = {
+        "token": run_schemathesis(
+            config,
+            document,
+            token=ws.token,
+            report=tmp_path / "token.json",
+            only=["--exclude-path-regex", SESSION_PATHS],
+        ),
+        "session": run_schemathesis(
+            session_config,
+            document,
+            token=person.id_token,
+            report=tmp_path / "session.json",
+            only=sessions,
+        ),
+    }
     documented = ws.http.get("/api/openapi.json").json()["paths"]
-    operations = sum(len(ops) for ops in documented.values())
+    per_path = {path: len(ops) for path, ops in documented.items()}
+    session_ops = sum(n for path, n in per_path.items() if path.startswith("/api/workspaces"))
     # Every operation but GET /api/openapi.json, which the CLI leaves out as the document's own
     # address (seen in its ndjson report).
-    assert data["operations"]["tested"] == data["operations"]["total"] == operations - 1
-    assert {name: p["status"] for name, p in data["phases"].items()} == dict.fromkeys(
-        PHASES, "success"
-    )
-    assert data["test_cases"]["generated"] > 0 and not data["warnings"]["missing_auth"]
+    expected = {"token": sum(per_path.values()) - session_ops - 1, "session": session_ops}
+    for name, data in reports.items():
+        # A green run must also have tested something: every operation it selected, in every
+        # phase.
+        print(name, json.dumps({k: data[k] for k in ("running_time", "test_cases", "phases")}))
+        assert data["operations"]["tested"] == expected[name]
+        assert {name: p["status"] for name, p in data["phases"].items()} == dict.fromkeys(
+            PHASES, "success"
+        )
+        assert data["test_cases"]["generated"] > 0 and not data["warnings"]["missing_auth"]

@@ -11,7 +11,20 @@ import functions_framework
 
 from shared import bootstrap
 from shared.boot import boot
-from shared.domain.auth import Scope
+from shared.domain.accounts import (
+    IntegrationPublic,
+    MemberAdd,
+    MemberList,
+    MemberPublic,
+    OpenRouterKey,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    WorkspaceCreate,
+    WorkspaceList,
+    WorkspacePublic,
+)
+from shared.domain.auth import SESSION_SCOPE, Scope
 from shared.domain.candidates import (
     CandidateCreate,
     CandidatePublic,
@@ -32,6 +45,7 @@ from shared.domain.runs import RunCreate, RunPublic, SampleQuery, SampleResult
 from shared.domain.views import Deleted, LeaderboardDetail
 from shared.http.api import Api, Call, Reply, Route
 from shared.http.openapi import openapi_document
+from shared.services import accounts as account_service
 from shared.services import events as event_service
 from shared.services import improve as improve_service
 from shared.services import leaderboards as lb_service
@@ -282,6 +296,115 @@ def improve_dataset(call: Call) -> Reply:
     return Reply(accepted, 202)
 
 
+# --- a signed-in person's workspaces and their settings ------------------------------------
+def create_workspace(call: Call) -> Reply:
+    created = account_service.create_workspace(
+        workspaces=c().workspaces, clock=c().clock, principal=call.principal, body=call.json()
+    )
+    return Reply(created, 201)
+
+
+def list_workspaces(call: Call) -> WorkspaceList:
+    return account_service.list_workspaces(
+        workspaces=c().workspaces, memberships=c().memberships, principal=call.principal
+    )
+
+
+def add_member(call: Call) -> Reply:
+    member, created = account_service.add_member(
+        memberships=c().memberships,
+        directory=c().identity,
+        clock=c().clock,
+        principal=call.principal,
+        workspace_id=call.params["workspace_id"],
+        body=call.json(),
+    )
+    return Reply(member, 201 if created else 200)
+
+
+def list_members(call: Call) -> MemberList:
+    return account_service.list_members(
+        memberships=c().memberships,
+        principal=call.principal,
+        workspace_id=call.params["workspace_id"],
+    )
+
+
+def remove_member(call: Call) -> Reply:
+    account_service.remove_member(
+        memberships=c().memberships,
+        principal=call.principal,
+        workspace_id=call.params["workspace_id"],
+        uid=call.params["uid"],
+    )
+    return Reply({"deleted": True, "id": call.params["uid"]})
+
+
+def create_token(call: Call) -> Reply:
+    created = account_service.create_token(
+        tokens=c().tokens,
+        workspaces=c().workspaces,
+        memberships=c().memberships,
+        clock=c().clock,
+        principal=call.principal,
+        workspace_id=call.params["workspace_id"],
+        body=call.json(),
+    )
+    # The token is in this body once: no cache may keep it.
+    return Reply(created, 201, {"Cache-Control": "no-store"})
+
+
+def list_tokens(call: Call) -> TokenList:
+    return account_service.list_tokens(
+        tokens=c().tokens,
+        memberships=c().memberships,
+        principal=call.principal,
+        workspace_id=call.params["workspace_id"],
+    )
+
+
+def revoke_token(call: Call) -> Reply:
+    account_service.revoke_token(
+        tokens=c().tokens,
+        memberships=c().memberships,
+        clock=c().clock,
+        principal=call.principal,
+        workspace_id=call.params["workspace_id"],
+        token_id=call.params["token_id"],
+    )
+    return Reply({"deleted": True, "id": call.params["token_id"]})
+
+
+def put_openrouter(call: Call) -> IntegrationPublic:
+    return account_service.put_openrouter_key(
+        workspaces=c().workspaces,
+        memberships=c().memberships,
+        secrets=c().secrets,
+        clock=c().clock,
+        principal=call.principal,
+        workspace_id=call.params["workspace_id"],
+        body=call.json(),
+    )
+
+
+def get_openrouter(call: Call) -> IntegrationPublic:
+    return account_service.get_openrouter_key(
+        workspaces=c().workspaces,
+        memberships=c().memberships,
+        principal=call.principal,
+        workspace_id=call.params["workspace_id"],
+    )
+
+
+def delete_openrouter(call: Call) -> IntegrationPublic:
+    return account_service.delete_openrouter_key(
+        workspaces=c().workspaces,
+        memberships=c().memberships,
+        principal=call.principal,
+        workspace_id=call.params["workspace_id"],
+    )
+
+
 # --- service -----------------------------------------------------------------------------
 def openapi(call: Call) -> Reply:
     return Reply(openapi_document(title="Podium leaderboards API", version="1", routes=ROUTES))
@@ -289,6 +412,8 @@ def openapi(call: Call) -> Reply:
 
 LB = "/api/leaderboards/<leaderboard_id>"
 RUNS = LB + "/runs/<run_id>"
+WS = "/api/workspaces/<workspace_id>"
+SESSION = SESSION_SCOPE
 # fmt: off
 ROUTES: list[Route] = [
     # method, path, handler, summary, scope, models, success status, documented errors
@@ -344,6 +469,36 @@ ROUTES: list[Route] = [
     Route("DELETE", "/api/models/<model_id>", delete_model,
           "Delete a registered model (refused while a leaderboard uses it)", WRITE,
           response=Deleted, errors=(404, 409)),
+    Route("POST", "/api/workspaces", create_workspace,
+          "Create a workspace (signed-in session); the caller owns it", SESSION,
+          body=WorkspaceCreate, response=WorkspacePublic, status=201),
+    Route("GET", "/api/workspaces", list_workspaces,
+          "The caller's workspaces, with their role in each (signed-in session)", SESSION,
+          response=WorkspaceList),
+    Route("GET", WS + "/members", list_members, "List a workspace's members", SESSION,
+          response=MemberList, errors=(404,)),
+    Route("POST", WS + "/members", add_member,
+          "Add a member by email, or change their role (owners and admins)", SESSION,
+          body=MemberAdd, response=MemberPublic, status=201, errors=(403, 404, 409)),
+    Route("DELETE", WS + "/members/<uid>", remove_member,
+          "Remove a member (owners and admins), or leave", SESSION, response=Deleted,
+          errors=(403, 404, 409)),
+    Route("GET", WS + "/tokens", list_tokens, "List the workspace's API tokens", SESSION,
+          response=TokenList, errors=(403, 404)),
+    Route("POST", WS + "/tokens", create_token,
+          "Make an API token with chosen scopes; the token is shown once", SESSION,
+          body=TokenCreate, response=TokenCreated, status=201, errors=(403, 404, 409)),
+    Route("DELETE", WS + "/tokens/<token_id>", revoke_token, "Revoke an API token", SESSION,
+          response=Deleted, errors=(403, 404)),
+    Route("GET", WS + "/integrations/openrouter", get_openrouter,
+          "The workspace's OpenRouter key: whether one is set, and its hint", SESSION,
+          response=IntegrationPublic, errors=(404,)),
+    Route("PUT", WS + "/integrations/openrouter", put_openrouter,
+          "Set the workspace's OpenRouter key (stored encrypted, used for its OpenRouter calls)",
+          SESSION, body=OpenRouterKey, response=IntegrationPublic, errors=(403, 404)),
+    Route("DELETE", WS + "/integrations/openrouter", delete_openrouter,
+          "Remove the workspace's OpenRouter key", SESSION, response=IntegrationPublic,
+          errors=(403, 404)),
     Route("GET", "/api/openapi.json", openapi, "This document"),
     bootstrap.HEALTH_ROUTE,
 ]

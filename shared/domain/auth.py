@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.domain.errors import PermissionDenied
+from shared.domain.errors import PermissionDenied, PodiumError
 
 
 class Scope(StrEnum):
@@ -23,6 +23,33 @@ ALL_SCOPES: frozenset[str] = frozenset(s.value for s in Scope)
 # tokens carry this scope alone, belong to no workspace, and no workspace token can hold it
 # (``parse_scopes`` refuses it).
 ADMIN_SCOPE = "platform:admin"
+
+
+# Held only by a signed-in person's session (a Firebase ID token), never by an API token
+# (``parse_scopes`` refuses it): the routes that manage people, tokens and integrations.
+SESSION_SCOPE = "session"
+
+
+class Role(StrEnum):
+    """A person's role in a workspace. Every role uses everything in the workspace (all of
+    ``ALL_SCOPES``); roles differ in who may change its settings: admins manage members, tokens
+    and integrations, owners also grant the owner and admin roles."""
+
+    MEMBER = "member"
+    ADMIN = "admin"
+    OWNER = "owner"
+
+
+ROLE_RANK: dict[str, int] = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+
+
+def may_manage(role: str) -> bool:
+    """Whether ``role`` may change the workspace's members, tokens and integrations."""
+    return ROLE_RANK.get(role, -1) >= ROLE_RANK[Role.ADMIN]
+
+
+def role_scopes(role: str) -> frozenset[str]:
+    return ALL_SCOPES if role in ROLE_RANK else frozenset()
 
 
 def parse_scopes(raw: str | list[str]) -> frozenset[str]:
@@ -47,7 +74,32 @@ class Principal:
     scopes: frozenset[str]
     token_id: str
     is_admin: bool = False
+    # A signed-in person's session: their Firebase uid and email, and their role in
+    # ``workspace_id`` (empty when the request names no workspace they belong to; then
+    # ``workspace_problem`` says why, and only session routes may proceed).
+    user_id: str | None = None
+    email: str | None = None
+    role: str | None = None
+    workspace_problem: PodiumError | None = None
+
+    @property
+    def is_session(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def actor(self) -> str:
+        """Who did it, for records: a person's uid or a token's id."""
+        return f"user:{self.user_id}" if self.user_id else self.token_id
 
     def require(self, scope: str) -> None:
+        if scope == SESSION_SCOPE:
+            if not self.is_session:
+                raise PermissionDenied(
+                    "This endpoint needs a signed-in session (a Firebase ID token as the bearer "
+                    "token); an API token cannot use it"
+                )
+            return
+        if self.workspace_problem is not None:
+            raise self.workspace_problem
         if scope not in self.scopes:
             raise PermissionDenied(f"Permission '{scope}' required")

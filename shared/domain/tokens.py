@@ -28,10 +28,21 @@ def token_id_for(token_hash: str) -> str:
     return "tok_" + token_hash[:16]
 
 
+def is_token_id(value: str) -> bool:
+    return (
+        len(value) == 20
+        and value.startswith("tok_")
+        and all(c in "0123456789abcdef" for c in value[4:])
+    )
+
+
 class TokenPublic(ResponseModel):
     token_id: str
     workspace_id: str | None = Field(description="None for a platform admin's token")
     name: str | None
+    created_by: str | None = Field(
+        default=None, description="Who made it: 'user:<uid>' from settings, else an operator"
+    )
     scopes: list[str]
     prefix: str = Field(description="The first characters of the token, to recognise it")
     created_at: Timestamp

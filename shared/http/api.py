@@ -30,7 +30,9 @@ from shared.http.errors import error_body
 
 log = logging.getLogger("podium.http")
 
-Authenticate = Callable[[str | None], Principal]
+# Given the request's headers that say who is calling, the principal.
+Authenticate = Callable[[Mapping[str, str]], Principal]
+AUTH_HEADERS = ("Authorization", "X-Workspace-Id")
 Q = TypeVar("Q", bound=BaseModel)
 
 
@@ -139,7 +141,9 @@ class Api:
             route = self.routes[index]
             principal = None
             if route.scope is not None:
-                principal = self._authenticate()(request.headers.get("Authorization"))
+                principal = self._authenticate()(
+                    {k: request.headers[k] for k in AUTH_HEADERS if k in request.headers}
+                )
                 principal.require(route.scope)
             _check_ids(params)
             call = Call(request, dict(params), principal, self._max_body_bytes())

@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Protocol
 
-from shared.domain.auth import ADMIN_SCOPE, ALL_SCOPES, Principal
+from shared.domain.accounts import Person, not_a_member
+from shared.domain.auth import ADMIN_SCOPE, ALL_SCOPES, Principal, role_scopes
 from shared.domain.candidates import token_hint
 from shared.domain.clock import Clock
-from shared.domain.errors import InvalidInput, NotFound, Unauthenticated
+from shared.domain.errors import InvalidInput, NotFound, PodiumError, Refused, Unauthenticated
 from shared.domain.plans import PLANS
-from shared.domain.tokens import TokenPublic, hash_token, new_token, token_id_for
-from shared.repositories.workspaces import TokenRepository, WorkspaceRepository
+from shared.domain.tokens import (
+    TOKEN_PREFIX,
+    TokenPublic,
+    hash_token,
+    new_token,
+    token_id_for,
+)
+from shared.repositories.workspaces import (
+    MembershipRepository,
+    TokenRepository,
+    WorkspaceRepository,
+)
 from shared.secrets import SecretBox
+
+
+class Verifier(Protocol):
+    def verify(self, id_token: str) -> Person: ...
 
 
 def create_workspace(
@@ -41,6 +57,7 @@ def mint_token(
     workspace_id: str,
     scopes: frozenset[str] = ALL_SCOPES,
     name: str | None = None,
+    created_by: str | None = None,
 ) -> tuple[str, TokenPublic]:
     """Create a token; the plaintext is returned once and never stored."""
     if workspaces.get(workspace_id) is None:
@@ -51,6 +68,7 @@ def mint_token(
         "token_id": token_id_for(token_hash),
         "workspace_id": workspace_id,
         "name": name,
+        "created_by": created_by,
         "scopes": sorted(scopes),
         "prefix": token[: len("podium_") + 4],
         "created_at": clock(),
@@ -101,19 +119,32 @@ def authenticate(
     *,
     tokens: TokenRepository,
     workspaces: WorkspaceRepository,
+    memberships: MembershipRepository,
+    identity: Verifier,
     clock: Clock,
     authorization: str | None,
+    workspace_header: str | None,
     touch_interval: timedelta,
 ) -> Principal:
     """Resolve an ``Authorization: Bearer`` header to a principal, or raise Unauthenticated.
 
-    Every failure reads the same to the caller, so a probe learns nothing about which tokens
-    exist or were revoked.
+    An API token (``podium_...``) is looked up by its hash; anything else is taken for a
+    Firebase ID token, a signed-in person's session. Every failure of a token reads the same to
+    the caller, so a probe learns nothing about which tokens exist or were revoked.
     """
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("Missing bearer token (Authorization: Bearer <token>)")
-    token_hash = hash_token(token.strip())
+    if not token.startswith(TOKEN_PREFIX):
+        person = identity.verify(token)
+        return session_principal(
+            workspaces=workspaces,
+            memberships=memberships,
+            person=person,
+            workspace_header=workspace_header,
+        )
+    token_hash = hash_token(token)
     record = tokens.get(token_hash)
     if record is None or record.get("revoked_at") is not None:
         raise Unauthenticated("Invalid or revoked token")
@@ -140,6 +171,57 @@ def authenticate(
         scopes=frozenset(record.get("scopes", [])),
         token_id=record["token_id"],
     )
+
+
+def session_principal(
+    *,
+    workspaces: WorkspaceRepository,
+    memberships: MembershipRepository,
+    person: Person,
+    workspace_header: str | None,
+) -> Principal:
+    """A person acts in the workspace ``X-Workspace-Id`` names, or in their only one. Without
+    one the principal still reaches the session routes (making a workspace, listing them);
+    any workspace route answers why it has none (``workspace_problem``)."""
+    ws_id = (workspace_header or "").strip()
+    problem: PodiumError | None = None
+    membership = None
+    if ws_id:
+        membership = memberships.get(ws_id, person.uid) if _plausible_id(ws_id) else None
+        if membership is None:
+            problem = not_a_member(ws_id)
+    else:
+        mine = memberships.for_person(person.uid)
+        if len(mine) == 1:
+            membership = mine[0]
+        elif not mine:
+            problem = NotFound(
+                "You belong to no workspace yet: create one with POST /api/workspaces"
+            )
+        else:
+            problem = Refused(
+                f"You belong to {len(mine)} workspaces: name one in the X-Workspace-Id header "
+                "(GET /api/workspaces lists them)"
+            )
+    workspace = workspaces.get(membership["workspace_id"]) if membership else None
+    if membership is not None and workspace is None:  # deleted under the membership
+        membership, problem = None, not_a_member(ws_id or "")
+    role = membership["role"] if membership else None
+    return Principal(
+        workspace_id=membership["workspace_id"] if membership else "",
+        plan=str((workspace or {}).get("plan", "free")),
+        scopes=role_scopes(role) if role else frozenset(),
+        token_id=f"user:{person.uid}",
+        user_id=person.uid,
+        email=person.email,
+        role=role,
+        workspace_problem=problem,
+    )
+
+
+def _plausible_id(ws_id: str) -> bool:
+    # A header the store could not hold as part of a document id names no workspace.
+    return len(ws_id) <= 200 and "/" not in ws_id and ws_id not in {".", ".."}
 
 
 def set_hf_token(
