@@ -5,7 +5,8 @@ other settings instead of patching module globals (cosmicpython's bootstrap)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
 from typing import Any
@@ -18,7 +19,8 @@ from shared.domain.auth import Principal
 from shared.domain.clock import Clock, utcnow
 from shared.http.api import Call, Reply, Route
 from shared.identity import FirebaseIdentity
-from shared.providers.factory import ProviderFactory
+from shared.providers.chat import ChatProvider
+from shared.providers.factory import Endpoint, ProviderFactory
 from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
 from shared.providers.url_safety import OutboundGuard, check_outbound_url
 from shared.repositories.events import EventRepository
@@ -32,7 +34,7 @@ from shared.repositories.workspaces import (
     WorkspaceRepository,
 )
 from shared.secrets import SecretBox
-from shared.services import access, consolidation
+from shared.services import access, accounts, consolidation
 from shared.services.pipeline import Pipeline, PipelineConfig
 from shared.tasks.cloud import CloudTasksQueue
 from shared.tasks.queue import TaskQueue
@@ -143,6 +145,25 @@ class Container:
             max_retry_wait=s.provider_max_retry_wait_seconds,
             allow_private=s.podium_allow_private_endpoints,
         )
+
+    def openrouter_key(self, workspace_id: str) -> str | None:
+        """The workspace's OpenRouter key (settings > integrations), decrypted, if it has one."""
+        stored = accounts.openrouter_key_encrypted(
+            workspaces=self.workspaces, workspace_id=workspace_id
+        )
+        return self.secrets.decrypt(stored) if stored else None
+
+    def providers_for(self, workspace_id: str) -> Callable[[Endpoint], ChatProvider]:
+        """The providers, with the workspace's OpenRouter key for OpenRouter endpoints that
+        bring no token of their own (before the deployment's OPENROUTER_API_KEY)."""
+        key = self.openrouter_key(workspace_id)
+
+        def provider(endpoint: Endpoint) -> ChatProvider:
+            if key and endpoint.platform == "OpenRouter" and not endpoint.token:
+                endpoint = replace(endpoint, token=key)
+            return self.providers(endpoint)
+
+        return provider
 
     def fetch_dataset(
         self, workspace_id: str, url: str, metadata: dict[str, Any] | None

@@ -262,3 +262,55 @@ def test_the_openrouter_key_is_stored_encrypted_and_shown_as_a_hint(container, p
 
     assert person.client().delete(path).json()["configured"] is False
     assert person.client().get(path).json()["configured"] is False
+
+
+def test_the_workspace_key_pays_for_its_openrouter_calls(person, stack, hf, llm):
+    """Candidates without a token of their own and the judge call OpenRouter with the
+    workspace's key; a candidate's own token still comes first."""
+    from tests.standins.openai_server import StandinModel
+    from tests.test_runs import make_dataset, model
+
+    ws_id = _workspace(person)
+    key = "sk-or-v1-workspace-key-0123456789"
+    client = person.client()
+    assert (
+        client.put(
+            f"/api/workspaces/{ws_id}/integrations/openrouter", json={"api_key": key}
+        ).status_code
+        == 200
+    )
+    url, _ = make_dataset(hf, llm, 3)
+    judge = StandinModel(f"judge{time.time_ns()}/j", judge=True)
+    llm.add_model(judge)
+    lb = create_leaderboard(
+        client, dataset_url=url, eval_type="judge", judge_provider="OpenRouter",
+        judge_model=judge.name,
+    )  # fmt: skip
+    plain, own = model(llm, 1.0), model(llm, 1.0)
+    for m, token in [(plain, None), (own, "sk-or-v1-own-token-0123456789")]:
+        body = {"name": m.name, "platform": "OpenRouter", "model_url": m.name}
+        resp = client.post(f"/api/leaderboards/{lb['id']}/models", json=body | {"token": token})
+        assert resp.status_code == 201, resp.text
+
+    seen: list[tuple[str, str | None]] = []
+
+    def record(request):
+        seen.append(((request.json() or {}).get("model"), request.headers.get("authorization")))
+        return
+
+    llm.intercept = record
+    try:
+        resp = client.post(f"/api/leaderboards/{lb['id']}/run", json={})
+        assert resp.status_code == 202, resp.text
+        assert stack.dispatcher.join(timeout=120)
+    finally:
+        llm.intercept = None
+    run = client.get(f"/api/leaderboards/{lb['id']}/runs/{resp.json()['id']}").json()
+    assert run["status"] == "completed", run
+    keys = {m: {a for n, a in seen if n == m} for m in (plain.name, own.name, judge.name)}
+    assert keys == {
+        plain.name: {f"Bearer {key}"},
+        own.name: {"Bearer sk-or-v1-own-token-0123456789"},
+        judge.name: {f"Bearer {key}"},
+    }
+    assert key not in json.dumps(run)

@@ -198,6 +198,9 @@ def start_run(call: Call) -> Reply:
         leaderboard_id=call.params["leaderboard_id"],
         body=call.json(),
         idempotency_key=call.header("Idempotency-Key"),
+        openrouter_key_encrypted=account_service.openrouter_key_encrypted(
+            workspaces=c().workspaces, workspace_id=call.principal.workspace_id
+        ),
     )
     return Reply(run, 202, {} if created else {"Idempotent-Replayed": "true"})
 

@@ -172,7 +172,7 @@ def improve(call: Call) -> Reply:
             leaderboards=c.leaderboards,
             clock=c.clock,
             chunk_size=c.settings.run_chunk_size,
-            providers=c.providers,
+            providers=c.providers_for(p.workspace_id),
             fetch_dataset=c.fetch_dataset,
             concurrency=c.settings.sample_concurrency,
             ws=p.workspace_id,

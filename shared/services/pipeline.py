@@ -395,8 +395,12 @@ class Pipeline:
                 )
             }
             judge = run["judge"]
+            key = judge.get("token_encrypted")  # the workspace's OpenRouter key, if it has one
             endpoint = Endpoint(
-                platform=judge["provider"], model_url=judge["model"], parameters=JUDGE_PARAMETERS
+                platform=judge["provider"],
+                model_url=judge["model"],
+                token=self.secrets.decrypt(key) if key else None,
+                parameters=JUDGE_PARAMETERS,
             )
             rubric = (run.get("eval_metadata") or {}).get("rubric")
             results = {s["index"]: dict(s) for s in claim.cell["samples"]}

@@ -55,7 +55,11 @@ def start_run(
     leaderboard_id: str,
     body: Mapping[str, Any],
     idempotency_key: str | None = None,
+    openrouter_key_encrypted: str | None = None,
 ) -> tuple[RunPublic, bool]:
+    """Start a run. ``openrouter_key_encrypted`` is the workspace's OpenRouter key as stored:
+    OpenRouter candidates without a token of their own, and an OpenRouter judge, call with it
+    (else with the deployment's OPENROUTER_API_KEY); the run keeps the key it started with."""
     spec = parse(RunCreate, body)
     ws = principal.workspace_id
     lb = leaderboards.require(ws, leaderboard_id)
@@ -76,7 +80,13 @@ def start_run(
         raise InvalidInput.field(
             "model_ids", f"not candidate models of this leaderboard: {unknown}"
         )
-    endpoints = {m: _endpoint_snapshot(leaderboards, ws, candidates[m]) for m in model_ids}
+    endpoints = {
+        m: _with_key(_endpoint_snapshot(leaderboards, ws, candidates[m]), openrouter_key_encrypted)
+        for m in model_ids
+    }
+    judge = _judge_for(lb, endpoints)
+    if judge is not None and openrouter_key_encrypted:
+        judge["token_encrypted"] = openrouter_key_encrypted
     run_id = resource_id("run", ws, idempotency_key and f"{leaderboard_id}:{idempotency_key}")
     record: Doc = {
         "id": run_id,
@@ -90,7 +100,7 @@ def start_run(
         "endpoints": endpoints,
         "eval_type": lb["eval_type"],
         "eval_metadata": lb.get("eval_metadata"),
-        "judge": _judge_for(lb, endpoints),
+        "judge": judge,
         "prompts": {
             "system_prompt": lb.get("system_prompt"),
             "model_prompt": lb.get("model_prompt"),
@@ -301,6 +311,13 @@ def _endpoint_snapshot(leaderboards: LeaderboardRepository, ws: str, candidate: 
             "parameters",
         )
     }
+
+
+def _with_key(snapshot: Doc, key_encrypted: str | None) -> Doc:
+    own = snapshot.get("token_encrypted")
+    if key_encrypted and snapshot["platform"] == Platform.OPENROUTER and not own:
+        return {**snapshot, "token_encrypted": key_encrypted}
+    return snapshot
 
 
 def _dataset_source(lb: Doc) -> str:

@@ -266,6 +266,7 @@ def _start(
                 leaderboards=leaderboards, runs=runs, queue=queue, clock=clock,
                 principal=principal, leaderboard_id=lb_id,
                 body={"run_source": source.value}, idempotency_key=key,
+                openrouter_key_encrypted=(workspace.get("openrouter") or {}).get("key_encrypted"),
             )  # fmt: skip
             report.started.append(run.id)
             return
