@@ -22,6 +22,7 @@ from shared.identity import FirebaseIdentity
 from shared.providers.chat import ChatProvider
 from shared.providers.factory import Endpoint, ProviderFactory
 from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
+from shared.providers.openrouter_catalog import OpenRouterCatalog
 from shared.providers.url_safety import OutboundGuard, check_outbound_url
 from shared.repositories.events import EventRepository
 from shared.repositories.leaderboards import LeaderboardRepository
@@ -144,6 +145,18 @@ class Container:
             max_retries=s.provider_max_retries,
             max_retry_wait=s.provider_max_retry_wait_seconds,
             allow_private=s.podium_allow_private_endpoints,
+        )
+
+    @cached_property
+    def catalog(self) -> OpenRouterCatalog:
+        s = self.settings
+        return OpenRouterCatalog(
+            client=self.http,
+            base_url=s.openrouter_base_url,
+            deployment_api_key=s.openrouter_api_key.get_secret_value()
+            if s.openrouter_api_key
+            else None,
+            timeout=s.provider_timeout_seconds,
         )
 
     def openrouter_key(self, workspace_id: str) -> str | None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import create_leaderboard
+from tests.conftest import GET_LEADERBOARD, create_leaderboard
 from tests.people import sign_up
 from tests.test_runs import PROMPT, add_openrouter, make_dataset, model, run_to_end
 
@@ -35,7 +36,8 @@ CHECKS = (
     "response_schema_conformance",
 )
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
-SESSION_PATHS = "^/api/workspaces"
+# Routes only a signed-in person may call (an API token gets 403).
+SESSION_PATHS = "^/api/workspaces|/models/auto-select$"
 
 
 def _config(tmp_path: Path, *, leaderboard_id: str, run_id: str, model_id: str) -> Path:
@@ -113,6 +115,7 @@ def test_the_api_conforms_to_its_openapi_document(ws, stack, hf, llm, base_url, 
     person = sign_up(base_url, "fuzzer")
     created = person.client().post("/api/workspaces", json={"name": "fuzz"})
     assert created.status_code == 201
+    own_lb = person.client().post("/api/leaderboards", json=GET_LEADERBOARD).json()["id"]
     session_config = tmp_path / "session.toml"
     session_config.write_text(
         config.read_text()
@@ -120,6 +123,10 @@ def test_the_api_conforms_to_its_openapi_document(ws, stack, hf, llm, base_url, 
 [[operations]]
 include-path-regex = "^/api/workspaces/"
 parameters = {{ "path.workspace_id" = "{created.json()["id"]}" }}
+
+[[operations]]
+include-path-regex = "/auto-select$"
+parameters = {{ "path.leaderboard_id" = "{own_lb}" }}
 """
     )
     reports = {
@@ -140,7 +147,7 @@ parameters = {{ "path.workspace_id" = "{created.json()["id"]}" }}
     }
     documented = ws.http.get("/api/openapi.json").json()["paths"]
     per_path = {path: len(ops) for path, ops in documented.items()}
-    session_ops = sum(n for path, n in per_path.items() if path.startswith("/api/workspaces"))
+    session_ops = sum(n for path, n in per_path.items() if re.search(SESSION_PATHS, path))
     # Every operation but GET /api/openapi.json, which the CLI leaves out as the document's own
     # address (seen in its ndjson report).
     expected = {"token": sum(per_path.values()) - session_ops - 1, "session": session_ops}

@@ -31,6 +31,7 @@ from shared.domain.candidates import (
     RegisteredModelCreate,
     RegisteredModelPublic,
 )
+from shared.domain.catalog import AutoSelectRequest, AutoSelectResult
 from shared.domain.events import (
     DatasetStatus,
     DatasetVersionPublic,
@@ -46,6 +47,7 @@ from shared.domain.views import Deleted, LeaderboardDetail
 from shared.http.api import Api, Call, Reply, Route
 from shared.http.openapi import openapi_document
 from shared.services import accounts as account_service
+from shared.services import auto_select as auto_select_service
 from shared.services import events as event_service
 from shared.services import improve as improve_service
 from shared.services import leaderboards as lb_service
@@ -151,6 +153,21 @@ def remove_candidate(call: Call) -> Reply:
         leaderboard_model_id=call.params["leaderboard_model_id"],
     )
     return Reply({"deleted": True, "id": call.params["leaderboard_model_id"]})
+
+
+def auto_select(call: Call) -> AutoSelectResult:
+    return auto_select_service.auto_select(
+        leaderboards=c().leaderboards,
+        runs=c().runs,
+        catalog=c().catalog,
+        secrets=c().secrets,
+        clock=c().clock,
+        check_url=c().check_url,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        body=call.json(),
+        api_key=c().openrouter_key(call.principal.workspace_id),
+    )
 
 
 # --- registered models -------------------------------------------------------------------
@@ -436,6 +453,10 @@ ROUTES: list[Route] = [
     Route("POST", LB + "/models", add_candidate, "Add a candidate model", WRITE,
           body=CandidateCreate, response=CandidatePublic, status=201, errors=(402, 404),
           idempotent=True),
+    Route("POST", LB + "/models/auto-select", auto_select,
+          "Add candidate models from OpenRouter's catalog (signed-in session)", WRITE,
+          body=AutoSelectRequest, response=AutoSelectResult, errors=(400, 402, 403, 404, 503),
+          body_required=False),
     Route("DELETE", LB + "/models/<leaderboard_model_id>", remove_candidate,
           "Remove a candidate model", WRITE, response=Deleted, errors=(404,)),
     Route("POST", LB + "/run", start_run, "Run the leaderboard: every model on every sample",

@@ -40,7 +40,10 @@ def add_candidate(
     leaderboard_id: str,
     body: Mapping[str, Any],
     idempotency_key: str | None = None,
+    extra: Doc | None = None,
 ) -> tuple[CandidatePublic, bool]:
+    """Add a candidate. ``extra``: fields the service that adds it records beside it (auto-
+    select's catalog identity), never from the request body."""
     spec = parse(CandidateCreate, dict(body) if isinstance(body, Mapping) else body)
     ws = principal.workspace_id
     # Existence first: another workspace's leaderboard must look exactly like a missing one.
@@ -60,6 +63,7 @@ def add_candidate(
         "model_id": spec.model_id,
         "created_at": clock(),
         "request_fingerprint": fingerprint(_without_token(body)),
+        **(extra or {}),
     }
 
     def check(lb: Doc) -> None:

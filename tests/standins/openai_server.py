@@ -116,6 +116,12 @@ class OpenAIStandin(StandinServer):
         self.intercept: Callable[[StandinRequest], StandinResponse | None] | None = None
         self._attempts: Counter[tuple[str, str]] = Counter()
         self._ids = itertools.count(1)
+        # OpenRouter's catalog: GET /models lists ``catalog`` (entries in its documented
+        # format), GET /models/{author}/{slug}/endpoints answers ``catalog_endpoints[id]``;
+        # every request is counted by path, with the key it carried.
+        self.catalog: list[dict[str, Any]] = []
+        self.catalog_endpoints: dict[str, list[dict[str, Any]]] = {}
+        self.catalog_requests: list[tuple[str, str | None]] = []
 
     # --- for tests ---------------------------------------------------------------------------
     @property
@@ -158,11 +164,19 @@ class OpenAIStandin(StandinServer):
         return json.dumps(verdict)
 
     # --- the wire ----------------------------------------------------------------------------
+    def _catalog(self, request: StandinRequest) -> StandinResponse:
+        authorization = request.headers.get("authorization")
+        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
+            return _error(401, "No auth credentials found")
+        return _catalog_answer(self, request)
+
     def handle(self, request: StandinRequest) -> StandinResponse:
         if self.intercept is not None:
             override = self.intercept(request)
             if override is not None:
                 return override
+        if request.method == "GET" and "/models" in request.path:
+            return self._catalog(request)
         if request.method != "POST" or not request.path.endswith("/chat/completions"):
             return _error(404, f"No route for {request.method} {request.path}")
         authorization = request.headers.get("authorization")
@@ -237,6 +251,93 @@ class OpenAIStandin(StandinServer):
                 },
             },
         )
+
+
+def _catalog_answer(standin: OpenAIStandin, request: StandinRequest) -> StandinResponse:
+    path = request.path.split("/models", 1)[1]
+    with standin._lock:
+        standin.catalog_requests.append((request.path, request.headers.get("authorization")))
+    if path in ("", "/"):
+        return StandinResponse.json(200, {"data": standin.catalog})
+    if path.endswith("/endpoints"):
+        model_id = path[1 : -len("/endpoints")]
+        entry = next((m for m in standin.catalog if m["id"] == model_id), None)
+        if entry is None:
+            return _error(404, f"Model {model_id} not found")
+        endpoints = standin.catalog_endpoints.get(model_id, [])
+        return StandinResponse.json(
+            200,
+            {
+                "data": {
+                    "id": model_id,
+                    "name": entry.get("name"),
+                    "created": entry.get("created"),
+                    "description": entry.get("description", ""),
+                    "architecture": entry.get("architecture"),
+                    "endpoints": endpoints,
+                }
+            },
+        )
+    return _error(404, f"No route for GET {request.path}")
+
+
+def catalog_entry(
+    model_id: str,
+    *,
+    price_in: float = 0.000001,
+    price_out: float = 0.000002,
+    created: int = 1_750_000_000,
+    hugging_face_id: str | None = None,
+    canonical_slug: str | None = None,
+    output_modalities: tuple[str, ...] = ("text",),
+    context_length: int = 32_768,
+) -> dict[str, Any]:
+    """One ``GET /models`` entry as OpenRouter documents it (prices are USD per token, as
+    strings)."""
+    return {
+        "id": model_id,
+        "canonical_slug": canonical_slug or f"{model_id}-20250601",
+        "hugging_face_id": hugging_face_id or "",
+        "name": model_id.split("/")[-1].replace("-", " ").title(),
+        "created": created,
+        "description": "A stand-in model.",
+        "context_length": context_length,
+        "architecture": {
+            "modality": "text->text",
+            "input_modalities": ["text"],
+            "output_modalities": list(output_modalities),
+            "tokenizer": "Other",
+            "instruct_type": None,
+        },
+        "pricing": {"prompt": f"{price_in:.10f}", "completion": f"{price_out:.10f}"},
+        "top_provider": {"context_length": context_length, "is_moderated": False},
+        "per_request_limits": None,
+        "supported_parameters": ["temperature", "max_tokens"],
+        "links": {"details": f"/api/v1/models/{model_id}/endpoints"},
+    }
+
+
+def catalog_endpoint(
+    p50: float, p90: float, p99: float, provider: str = "Standin"
+) -> dict[str, Any]:
+    """One ``/endpoints`` entry; latency percentiles in milliseconds to the first token."""
+    return {
+        "name": f"{provider}: stand-in",
+        "model_name": "stand-in",
+        "context_length": 32_768,
+        "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+        "provider_name": provider,
+        "tag": provider.lower(),
+        "quantization": "fp16",
+        "max_completion_tokens": 4096,
+        "max_prompt_tokens": 32_768,
+        "supported_parameters": ["temperature", "max_tokens"],
+        "status": 0,
+        "uptime_last_30m": 99.5,
+        "supports_implicit_caching": False,
+        "latency_last_30m": {"p50": p50, "p75": (p50 + p90) / 2, "p90": p90, "p99": p99},
+        "throughput_last_30m": {"p50": 50.0, "p75": 40.0, "p90": 30.0, "p99": 10.0},
+    }
 
 
 def _contains_whole(text: str, key: str) -> bool:
