@@ -157,6 +157,7 @@ class Container:
             if s.openrouter_api_key
             else None,
             timeout=s.provider_timeout_seconds,
+            ttl_seconds=s.openrouter_catalog_ttl_seconds,
         )
 
     def openrouter_key(self, workspace_id: str) -> str | None:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     hf_token: SecretStr | None = None
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     openrouter_api_key: SecretStr | None = None
+    # How long OpenRouter's model catalog (auto-select, the model_version trigger) is reused.
+    openrouter_catalog_ttl_seconds: float = Field(default=300.0, ge=0, le=86_400)
     # Loopback and private-range model endpoints are refused unless this is set (local stack,
     # tests). Link-local and metadata addresses are refused always.
     podium_allow_private_endpoints: bool = False

@@ -97,10 +97,11 @@ locals {
   }
 }
 
-# ScheduleRepository.timers_due: consolidation by hours (push_due_at) and the new_data trigger's
-# checks (data_check_at) across workspaces, like next_scheduled_at below.
+# ScheduleRepository.timers_due: consolidation by hours (push_due_at), the new_data trigger's
+# checks (data_check_at) and the model_version trigger's (version_check_at) across workspaces,
+# like next_scheduled_at below.
 resource "google_firestore_field" "leaderboards_timers" {
-  for_each = toset(["push_due_at", "data_check_at"])
+  for_each = toset(["push_due_at", "data_check_at", "version_check_at"])
 
   project    = var.project_id
   database   = google_firestore_database.main.name

@@ -57,9 +57,9 @@ locals {
     scheduler = {
       public   = false
       enqueues = true # starts due runs and re-enqueues stalled work
-      # Never calls a provider, but shared/bootstrap.py's Container loads the Fernet keys at
-      # start-up in every function (a missing key fails the instance at boot, by design).
-      secrets       = ["PODIUM_SECRET_KEYS"]
+      # The model_version trigger reads OpenRouter's catalog with a workspace's key (decrypted
+      # with the Fernet keys) or the deployment's.
+      secrets       = ["PODIUM_SECRET_KEYS", "OPENROUTER_API_KEY"]
       memory        = "512Mi"
       cpu           = "1"
       min_instances = 0

@@ -37,6 +37,8 @@ TEST_SETTINGS = {
     "PROVIDER_MAX_RETRIES": "1",
     "PROVIDER_MAX_RETRY_WAIT_SECONDS": "0.2",
     "TASK_MAX_ATTEMPTS": "4",
+    # Tests change the stand-in's catalog between calls; its cache is tested on its own.
+    "OPENROUTER_CATALOG_TTL_SECONDS": "0",
 }
 
 

@@ -28,6 +28,8 @@ def tick(call: Call) -> Reply:
         queue=c.queue,
         clock=c.clock,
         fail_run=c.pipeline.fail,
+        catalog=c.catalog,
+        openrouter_key=c.openrouter_key,
         policy=scheduling.StallPolicy(
             stall=timedelta(seconds=c.settings.run_stall_seconds),
             max_resumes=c.settings.run_max_resumes,

@@ -232,6 +232,19 @@ class RegisteredModelPublic(EndpointPublic):
     pass
 
 
+class CatalogIdentity(ResponseModel):
+    """The OpenRouter catalog's identity of the model behind a candidate, as last recorded."""
+
+    id: str
+    canonical_slug: str | None = Field(description="The dated snapshot behind the model id")
+    created: int | None = None
+
+
 class CandidatePublic(EndpointPublic):
     leaderboard_id: str
     model_id: str | None
+    catalog: CatalogIdentity | None = Field(
+        default=None,
+        description="OpenRouter candidates: the catalog snapshot recorded when added (by "
+        "auto-select) and by each model_version check",
+    )

@@ -268,3 +268,55 @@ def reason_for(m: CatalogModel, history: dict[str, History], latency: Latency | 
     if m.hugging_face_id:
         parts.append(f"open weights ({m.hugging_face_id})")
     return "; ".join(parts)
+
+
+# --- the model_version trigger --------------------------------------------------------------
+def identity(m: CatalogModel) -> dict[str, Any]:
+    """What the model_version trigger compares: the dated snapshot behind the id (OpenRouter's
+    ``canonical_slug``, which changes when an alias moves to a new snapshot) and ``created``."""
+    return {"id": m.id, "canonical_slug": m.canonical_slug, "created": m.created}
+
+
+def changed(recorded: dict[str, Any] | None, current: CatalogModel) -> bool:
+    """Whether the snapshot behind a candidate moved since it was recorded; nothing recorded
+    yet is not a change (the first check records it)."""
+    if not recorded:
+        return False
+    return recorded.get("canonical_slug") != current.canonical_slug
+
+
+def newer_siblings(
+    candidates: list[dict[str, Any]], models: list[CatalogModel]
+) -> list[dict[str, Any]]:
+    """For each OpenRouter candidate, catalog models of its author and family added later,
+    not on the leaderboard: suggestions, never added by themselves (newest first, at most 3
+    per candidate)."""
+    by_id = {m.id: m for m in models}
+    on_board = {c.get("model_url") for c in candidates}
+    found = []
+    for c in candidates:
+        mine = by_id.get(str(c.get("model_url")))
+        if mine is None:
+            continue
+        later = sorted(
+            (
+                m
+                for m in models
+                if m.family == mine.family
+                and m.created > mine.created
+                and m.id not in on_board
+                and m.text_output
+            ),
+            key=lambda m: -m.created,
+        )
+        for m in later[:3]:
+            found.append(
+                {
+                    "leaderboard_model_id": c.get("id"),
+                    "model_url": m.id,
+                    "name": m.name,
+                    "created": m.created,
+                    "reason": f"newer than {mine.id} in the same family ({mine.family})",
+                }
+            )
+    return found

@@ -326,6 +326,17 @@ class Challenge(ResponseModel):
     category: str | None
 
 
+class ModelSuggestion(ResponseModel):
+    """A newer sibling of a candidate in OpenRouter's catalog (same author and family, added
+    later), found by the model_version trigger's checks; never added by itself."""
+
+    leaderboard_model_id: str
+    model_url: str
+    name: str
+    created: int
+    reason: str
+
+
 class LeaderboardPublic(ResponseModel):
     id: str
     name: str
@@ -357,5 +368,6 @@ class LeaderboardPublic(ResponseModel):
     consolidate_every_hours: int
     dedupe: bool
     model_count: int
+    model_suggestions: list[ModelSuggestion] = Field(default_factory=list)
     created_at: Timestamp
     updated_at: Timestamp

@@ -12,11 +12,13 @@ the same transaction as the documents they count, so concurrent requests cannot 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import NotFound as NotFound_
 from google.cloud import firestore
 
 from shared.domain.errors import Conflict, NotFound
@@ -151,6 +153,12 @@ class LeaderboardRepository:
     def get_candidate(self, ws: str, lb_id: str, lm_id: str) -> Doc | None:
         snap = self._candidates(ws, lb_id).document(lm_id).get()
         return snap.to_dict() if snap.exists else None
+
+    def update_candidate(self, ws: str, lb_id: str, lm_id: str, fields: Doc) -> None:
+        """Set fields the service keeps on a candidate (its catalog identity); a candidate
+        removed meanwhile stays removed."""
+        with contextlib.suppress(NotFound_):
+            self._candidates(ws, lb_id).document(lm_id).update(fields)
 
     def candidates(self, ws: str, lb_id: str) -> list[Doc]:
         docs = [d.to_dict() or {} for d in self._candidates(ws, lb_id).stream()]

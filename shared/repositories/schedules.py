@@ -35,6 +35,10 @@ class ScheduleRepository:
         )
         return [d.to_dict() or {} for d in query.stream()]
 
+    def set_fields(self, ws: str, lb_id: str, fields: Doc) -> None:
+        """Fields the scheduler keeps on a leaderboard (its model suggestions)."""
+        leaderboard_ref(self._db, ws, lb_id).update(fields)
+
     def claim_firing(
         self,
         ws: str,

@@ -20,6 +20,7 @@ from shared.domain.catalog import (
     History,
     Latency,
     cost_ok,
+    identity,
     latency_ok,
     parse_model,
     placing,
@@ -123,7 +124,7 @@ def auto_select(
             principal=principal,
             leaderboard_id=leaderboard_id,
             body={"name": m.name[:200], "platform": Platform.OPENROUTER.value, "model_url": m.id},
-            extra={"catalog": catalog_identity(m), "added_by": "auto-select"},
+            extra={"catalog": identity(m), "added_by": "auto-select"},
         )
         added.append(
             AutoSelected(
@@ -145,11 +146,6 @@ def auto_select(
         latency_lookups=lookups,
         order=ORDER,
     )
-
-
-def catalog_identity(m: CatalogModel) -> dict[str, Any]:
-    """What the model_version trigger compares: the dated snapshot behind the id."""
-    return {"id": m.id, "canonical_slug": m.canonical_slug, "created": m.created}
 
 
 def _history(

@@ -178,7 +178,7 @@ def _push_timers(current: Doc, config: LeaderboardConfig, now: datetime) -> Doc:
     """When the scheduler tick next looks at this leaderboard's data: ``push_due_at`` for
     consolidation by hours (PUSH only; restarted when the hours change), ``data_check_at`` for
     the new_data trigger (at the first tick after it is enabled or changed, then once per
-    check_cadence: shared/services/scheduling.py)."""
+    check_cadence: shared/services/scheduling.py), ``version_check_at`` for model_version."""
     push_due = None
     if config.dataset_type == DatasetType.PUSH:
         same_hours = current.get("consolidate_every_hours") == config.consolidate_every_hours
@@ -190,7 +190,22 @@ def _push_timers(current: Doc, config: LeaderboardConfig, now: datetime) -> Doc:
         old = ((current.get("schedule") or {}).get("triggers") or {}).get("new_data")
         unchanged = old == trigger.model_dump(mode="json")
         check_at = (current.get("data_check_at") if unchanged else None) or now
-    return {"push_due_at": push_due, "data_check_at": check_at}
+    return {
+        "push_due_at": push_due,
+        "data_check_at": check_at,
+        "version_check_at": _version_check_at(current, config, now),
+    }
+
+
+def _version_check_at(current: Doc, config: LeaderboardConfig, now: datetime) -> datetime | None:
+    """The model_version trigger's next check: the first tick after it is enabled or changed,
+    then once per cadence (shared/services/scheduling.py)."""
+    trigger = config.schedule.triggers.model_version if config.schedule else None
+    if trigger is None or not trigger.enabled:
+        return None
+    old = ((current.get("schedule") or {}).get("triggers") or {}).get("model_version")
+    unchanged = old == trigger.model_dump(mode="json")
+    return (current.get("version_check_at") if unchanged else None) or now
 
 
 def _next_due(schedule: Schedule | None, clock: Clock) -> Any:

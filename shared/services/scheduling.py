@@ -1,11 +1,11 @@
-"""The scheduler tick: start runs whose cron or new_data trigger is due, ask PUSH leaderboards
-to consolidate by hours, and resume runs whose tasks went missing.
+"""The scheduler tick: start runs whose cron, new_data or model_version trigger is due, ask PUSH
+leaderboards to consolidate by hours, and resume runs whose tasks went missing.
 
 Cloud Scheduler calls it every minute (terraform/scheduler.tf); ``make dev`` ticks locally.
 Runs it starts are ordinary runs (``run_source: schedule`` or ``new_data``) with an idempotency
 key made of the firing time, and each firing is claimed in a transaction that advances its
-timer (``next_scheduled_at``, ``data_check_at``, ``push_due_at``), so a tick delivered twice
-starts one run and enqueues one consolidation.
+timer (``next_scheduled_at``, ``data_check_at``, ``version_check_at``, ``push_due_at``), so a
+tick delivered twice starts one run and enqueues one consolidation.
 
 A run is stalled when nothing has happened to it for ``stall``: no cell written (tasks renew
 their cells' leases while they work, so a slow model is not a stall), and not started or
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.domain.auth import Principal, Scope
+from shared.domain.catalog import changed, identity, newer_siblings, parse_model
 from shared.domain.clock import Clock
 from shared.domain.errors import PodiumError
 from shared.domain.leaderboards import LeaderboardStatus
@@ -37,6 +38,7 @@ from shared.repositories.runs import RunRepository
 from shared.repositories.schedules import ScheduleRepository
 from shared.repositories.workspaces import WorkspaceRepository
 from shared.services import runs as run_service
+from shared.services.auto_select import Catalog
 from shared.services.consolidation import REASON_HOURS, enqueue_consolidation
 from shared.services.pipeline import TaskRef
 from shared.services.run_events import log_run_state
@@ -75,7 +77,11 @@ def tick(
     clock: Clock,
     fail_run: FailRun,
     policy: StallPolicy | None = None,
+    catalog: Catalog | None = None,
+    openrouter_key: Callable[[str], str | None] = lambda ws: None,
 ) -> TickReport:
+    """``catalog`` and ``openrouter_key`` (the workspace's key, decrypted) serve the
+    model_version trigger; without a catalog its checks are skipped with a reason."""
     policy = policy or StallPolicy()
     report = TickReport()
     now = clock()
@@ -88,6 +94,10 @@ def tick(
         _check_new_data(lb, now, report, schedules=schedules, leaderboards=leaderboards,
                         workspaces=workspaces, runs=runs, events=events, queue=queue,
                         clock=clock)  # fmt: skip
+    for lb in schedules.timers_due("version_check_at", now, BATCH):
+        _check_model_version(lb, now, report, schedules=schedules, leaderboards=leaderboards,
+                             workspaces=workspaces, runs=runs, queue=queue, clock=clock,
+                             catalog=catalog, openrouter_key=openrouter_key)  # fmt: skip
     for status in (RunStatus.QUEUED, RunStatus.RUNNING):
         # Only runs older than the stall window can be stalled; the rest are young.
         for run in schedules.stalled_runs(status.value, now - policy.stall, BATCH):
@@ -215,6 +225,66 @@ def _check_new_data(
         return
     _start(lb, report, leaderboards=leaderboards, workspaces=workspaces, runs=runs, queue=queue,
            clock=clock, source=RunSource.NEW_DATA, key=f"new_data:{due.isoformat()}")  # fmt: skip
+
+
+def _check_model_version(
+    lb: Doc,
+    now: datetime,
+    report: TickReport,
+    *,
+    schedules: ScheduleRepository,
+    leaderboards: LeaderboardRepository,
+    workspaces: WorkspaceRepository,
+    runs: RunRepository,
+    queue: TaskQueue,
+    clock: Clock,
+    catalog: Catalog | None,
+    openrouter_key: Callable[[str], str | None],
+) -> None:
+    """The model_version trigger: once per cadence, read the catalog; when the snapshot behind
+    any OpenRouter candidate moved (its ``canonical_slug``), start one run and record the new
+    snapshots. Newer siblings in the catalog are kept on the leaderboard as suggestions.
+
+    The check is claimed in a transaction (one tick acts), and the run's idempotency key is the
+    check's due time, so a duplicate delivery or a retry after a crash starts the same run. The
+    new snapshots are recorded after the run started: a crash in between repeats the start
+    (a replay of the same run), never loses it."""
+    ws, lb_id, due = lb["workspace_id"], lb["id"], lb["version_check_at"]
+    schedule = Schedule.model_validate(lb["schedule"]) if lb.get("schedule") else None
+    trigger = schedule.triggers.model_version if schedule else None
+    enabled = trigger is not None and trigger.enabled
+    nxt = now + CADENCE[trigger.cadence] if trigger is not None and enabled else None
+    if not schedules.claim_firing(ws, lb_id, due, nxt, timer="version_check_at") or not enabled:
+        return
+    candidates = [
+        c for c in leaderboards.candidates(ws, lb_id) if c.get("platform") == "OpenRouter"
+    ]
+    if not candidates:
+        return
+    if catalog is None:
+        report.skipped.append({"leaderboard_id": lb_id, "reason": "no model catalog"})
+        return
+    try:
+        models = [parse_model(m) for m in catalog.models(openrouter_key(ws))]
+    except PodiumError as exc:
+        log.warning("model_version check of %s skipped: %s", lb_id, exc.detail)
+        report.skipped.append({"leaderboard_id": lb_id, "reason": exc.detail})
+        return
+    by_id = {m.id: m for m in models}
+    moved = [
+        c
+        for c in candidates
+        if c["model_url"] in by_id and changed(c.get("catalog"), by_id[c["model_url"]])
+    ]
+    schedules.set_fields(ws, lb_id, {"model_suggestions": newer_siblings(candidates, models)})
+    if moved:
+        _start(lb, report, leaderboards=leaderboards, workspaces=workspaces, runs=runs,
+               queue=queue, clock=clock, source=RunSource.MODEL_VERSION,
+               key=f"model_version:{due.isoformat()}")  # fmt: skip
+    for c in candidates:
+        current = by_id.get(c["model_url"])
+        if current is not None and c.get("catalog") != identity(current):
+            leaderboards.update_candidate(ws, lb_id, c["id"], {"catalog": identity(current)})
 
 
 def _fire(
