@@ -13,6 +13,7 @@ suite's real server of it). The run they start must complete on the model's real
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.conftest import HF_ENDPOINT
 # PODIUM_MODEL_PORT): the addresses the README's examples use.
 DEV_DATA = "http://127.0.0.1:8082"
 DEV_MODEL = "http://127.0.0.1:8083/v1"
+DEV_AUTH = "http://127.0.0.1:9099"  # FIREBASE_AUTH_EMULATOR_HOST's default
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"```bash\n(.*?)```", re.S)
@@ -109,13 +111,14 @@ def test_readme_curl_examples_work(base_url, ws, stack, hf, smollm2):
                 elif name == "DRGERO_TOKEN":
                     value = ws.token
                 elif "…" in value:
-                    value = last["id"]
+                    value = last["idToken"] if name == "ID_TOKEN" else last["id"]
                 env[name] = value
                 continue
             assert argv[0] == "curl", cmd
             # The README's Hub URLs are the spec's; this deployment's Hub is HF_ENDPOINT.
             here = expand(cmd, env).replace("https://huggingface.co", HF_ENDPOINT)
             here = here.replace(DEV_DATA, HF_ENDPOINT).replace(DEV_MODEL, smollm2.base_url)
+            here = here.replace(DEV_AUTH, f"http://{os.environ['FIREBASE_AUTH_EMULATOR_HOST']}")
             argv = shlex.split(here)
             resp = run_curl(argv, env, files)
             assert resp.status_code < 300, (cmd, resp.status_code, resp.text)
