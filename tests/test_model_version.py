@@ -136,3 +136,36 @@ def test_the_catalog_is_cached_briefly_per_key(llm):
         "Bearer key-b",
         "Bearer key-a",
     ]
+
+
+def test_each_run_records_the_snapshot_it_evaluated(base_url, container, stack, hf, catalog):
+    """A manual run after the snapshot moved evaluated the new one: it records it, and the
+    trigger's next check has nothing to fire for."""
+    llm = catalog
+    person = sign_up(base_url, "runs-record")
+    client = person.client()
+    ws_id = client.post("/api/workspaces", json={"name": "records"}).json()["id"]
+    container.workspaces.update(ws_id, {"plan": "pro"})
+    url, _ = make_dataset(hf, llm, 2)
+    lb = client.post(
+        "/api/leaderboards", json={**GET_LEADERBOARD, "dataset_url": url, "eval_type": "exact"}
+    ).json()
+    m = model(llm, 1.0)
+    body = {"name": m.name, "platform": "OpenRouter", "model_url": m.name}
+    assert client.post(f"/api/leaderboards/{lb['id']}/models", json=body).status_code == 201
+    llm.catalog = [catalog_entry(m.name, canonical_slug=f"{m.name}-v1")]
+
+    def run_once() -> dict[str, Any]:
+        run = client.post(f"/api/leaderboards/{lb['id']}/run", json={}).json()
+        assert stack.dispatcher.join(timeout=60)
+        (candidate,) = client.get(f"/api/leaderboards/{lb['id']}").json()["models"]
+        done = client.get(f"/api/leaderboards/{lb['id']}/runs/{run['id']}").json()
+        assert done["status"] == "completed", done
+        return dict(candidate["catalog"])
+
+    assert run_once()["canonical_slug"] == f"{m.name}-v1"
+    client.patch(f"/api/leaderboards/{lb['id']}", json={"schedule": SCHEDULE})
+    llm.catalog = [catalog_entry(m.name, canonical_slug=f"{m.name}-v2")]
+    assert run_once()["canonical_slug"] == f"{m.name}-v2"
+    assert ticks(container, datetime.now(UTC) + timedelta(seconds=1)) == []
+    assert len(client.get(f"/api/leaderboards/{lb['id']}/runs").json()["items"]) == 2

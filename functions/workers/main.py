@@ -26,7 +26,7 @@ from shared.boot import boot
 from shared.domain.base import parse
 from shared.domain.errors import NotFound, PodiumError, TransientFailure
 from shared.http.api import Api, Call, Reply, Route
-from shared.services import consolidation
+from shared.services import auto_select, consolidation
 from shared.services import improve as improve_service
 from shared.services.pipeline import Pipeline, TaskRef
 
@@ -106,7 +106,30 @@ def judge(call: Call) -> Reply:
 
 
 def finalize(call: Call) -> Reply:
-    return _step(call, "finalize", lambda p, ref, _final: p.finalize(ref))
+    reply = _step(call, "finalize", lambda p, ref, _final: p.finalize(ref))
+    _record_catalog_identities(call)
+    return reply
+
+
+def _record_catalog_identities(call: Call) -> None:
+    """Each completed run records the catalog snapshot of its OpenRouter candidates (what the
+    model_version trigger compares against). Best effort: the run has ended either way."""
+    c = bootstrap.container()
+    try:
+        p = parse(TaskPayload, call.json())
+        run = c.runs.get(p.workspace_id, p.leaderboard_id, p.run_id)
+        if run is None or run.get("status") != "completed":
+            return
+        auto_select.record_identities(
+            leaderboards=c.leaderboards,
+            catalog=c.catalog,
+            api_key=c.openrouter_key(p.workspace_id),
+            ws=p.workspace_id,
+            leaderboard_id=p.leaderboard_id,
+            endpoints=run.get("endpoints") or {},
+        )
+    except Exception as exc:  # never let bookkeeping fail a finished task
+        log.warning("catalog snapshot of run %s not recorded: %s", call.json(), exc)
 
 
 class DatasetTaskPayload(BaseModel):

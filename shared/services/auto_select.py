@@ -166,3 +166,33 @@ def _history(
                         placing(int(r["rank"]), len(results))
                     )
     return dict(found)
+
+
+def record_identities(
+    *,
+    leaderboards: LeaderboardRepository,
+    catalog: Catalog,
+    api_key: str | None,
+    ws: str,
+    leaderboard_id: str,
+    endpoints: dict[str, Any],
+) -> int:
+    """After a run: record the catalog snapshot behind each of its OpenRouter candidates, so
+    the model_version trigger compares against what was last evaluated. Returns how many
+    changed. The caller treats failures as best effort (a run's result never depends on it)."""
+    urls = {
+        lm_id: e.get("model_url")
+        for lm_id, e in endpoints.items()
+        if e.get("platform") == Platform.OPENROUTER
+    }
+    if not urls:
+        return 0
+    by_id = {m.id: m for m in (parse_model(raw) for raw in catalog.models(api_key))}
+    current = {c["id"]: c for c in leaderboards.candidates(ws, leaderboard_id)}
+    recorded = 0
+    for lm_id, url in urls.items():
+        m = by_id.get(str(url))
+        if m is not None and lm_id in current and current[lm_id].get("catalog") != identity(m):
+            leaderboards.update_candidate(ws, leaderboard_id, lm_id, {"catalog": identity(m)})
+            recorded += 1
+    return recorded

@@ -164,6 +164,11 @@ class OpenAIStandin(StandinServer):
         return json.dumps(verdict)
 
     # --- the wire ----------------------------------------------------------------------------
+    def _record(self, request: StandinRequest) -> None:
+        # ``requests`` holds the model calls; catalog reads are in ``catalog_requests``.
+        if request.method != "GET":
+            super()._record(request)
+
     def _catalog(self, request: StandinRequest) -> StandinResponse:
         authorization = request.headers.get("authorization")
         if self.api_key is not None and authorization != f"Bearer {self.api_key}":
