@@ -108,6 +108,8 @@ class Route:
     errors: tuple[int, ...] = ()
     body_required: bool = True  # False: no body reads as {} (every field has a default)
     idempotent: bool = False  # takes an Idempotency-Key header; a replay answers the first
+    # Other success statuses answering the same body, with what each means.
+    also: tuple[tuple[int, str], ...] = ()
 
 
 class Api:

@@ -209,6 +209,8 @@ def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[s
         elif r.idempotent:
             ok["headers"] = _REPLAYED_HEADER
         op["responses"][str(r.status)] = ok
+        for code, meaning in r.also:
+            op["responses"][str(code)] = {**ok, "description": meaning}
         errors = set(r.errors) | ({401, 403, 503} if r.scope else set())
         if r.body is not None:
             errors |= {400, 413, 422}
@@ -234,7 +236,12 @@ def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[s
         "components": {
             "schemas": {**defs.get("$defs", {}), "Error": ERROR_SCHEMA},
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "API token"}
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token (podium_...), or a signed-in person's Firebase "
+                    "ID token",
+                }
             },
         },
     }
