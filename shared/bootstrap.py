@@ -27,6 +27,7 @@ from shared.providers.url_safety import OutboundGuard, check_outbound_url
 from shared.repositories.events import EventRepository
 from shared.repositories.leaderboards import LeaderboardRepository
 from shared.repositories.public import PublicRepository
+from shared.repositories.reviews import ReviewRepository
 from shared.repositories.runs import RunRepository
 from shared.repositories.schedules import ScheduleRepository
 from shared.repositories.workspaces import (
@@ -92,6 +93,10 @@ class Container:
     @cached_property
     def events(self) -> EventRepository:
         return EventRepository(self.db)
+
+    @cached_property
+    def reviews(self) -> ReviewRepository:
+        return ReviewRepository(self.db)
 
     @cached_property
     def schedules(self) -> ScheduleRepository:
@@ -220,6 +225,7 @@ class Container:
             providers=self.providers,
             fetch_dataset=self.fetch_dataset,
             push_dataset=self.push_dataset,
+            reviews=self.reviews,
             secrets=self.secrets,
             clock=self.clock,
             config=PipelineConfig(

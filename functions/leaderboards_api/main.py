@@ -42,6 +42,7 @@ from shared.domain.events import (
 )
 from shared.domain.leaderboards import LeaderboardConfig, LeaderboardPublic, LeaderboardUpdate
 from shared.domain.paging import ListQuery, Page
+from shared.domain.reviews import ReviewAccepted, ReviewItemPublic, ReviewQuery, ReviewSubmit
 from shared.domain.runs import RunCreate, RunPublic, SampleQuery, SampleResult
 from shared.domain.views import Deleted, LeaderboardDetail
 from shared.http.api import Api, Call, Reply, Route
@@ -52,6 +53,7 @@ from shared.services import events as event_service
 from shared.services import improve as improve_service
 from shared.services import leaderboards as lb_service
 from shared.services import models as model_service
+from shared.services import reviews as review_service
 from shared.services import runs as run_service
 
 boot("leaderboards_api")  # settings checked, logs set up: a bad deployment stops here
@@ -59,6 +61,7 @@ boot("leaderboards_api")  # settings checked, logs set up: a bad deployment stop
 READ, WRITE = Scope.LEADERBOARDS_READ.value, Scope.LEADERBOARDS_WRITE.value
 RUN = Scope.LEADERBOARDS_RUN.value
 PUSH = Scope.DATASETS_PUSH.value
+REVIEW = Scope.REVIEWS_WRITE.value
 
 
 def c() -> bootstrap.Container:
@@ -316,6 +319,31 @@ def improve_dataset(call: Call) -> Reply:
     return Reply(accepted, 202)
 
 
+# --- human review ----------------------------------------------------------------------------
+def list_reviews(call: Call) -> Page[ReviewItemPublic]:
+    return review_service.list_reviews(
+        leaderboards=c().leaderboards,
+        reviews=c().reviews,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        query=dict(call.request.args.items()),
+    )
+
+
+def submit_review(call: Call) -> ReviewAccepted:
+    return review_service.submit_review(
+        leaderboards=c().leaderboards,
+        reviews=c().reviews,
+        runs=c().runs,
+        queue=c().queue,
+        clock=c().clock,
+        principal=call.principal,
+        leaderboard_id=call.params["leaderboard_id"],
+        item_id=call.params["item_id"],
+        body=call.json(),
+    )
+
+
 # --- a signed-in person's workspaces and their settings ------------------------------------
 def create_workspace(call: Call) -> Reply:
     created = account_service.create_workspace(
@@ -483,6 +511,12 @@ ROUTES: list[Route] = [
     Route("POST", LB + "/improve-dataset", improve_dataset,
           "Build an improved dataset version (deduplicated, cleaned, auto-labelled)", RUN,
           response=ImproveAccepted, status=202, errors=(404, 409), idempotent=True),
+    Route("GET", LB + "/reviews", list_reviews,
+          "Blind review items (human runs, judge audits), in a seeded shuffled order",
+          (READ, REVIEW), query=ReviewQuery, response=Page[ReviewItemPublic], errors=(404, 422)),
+    Route("POST", LB + "/reviews/<item_id>", submit_review,
+          "Score an answer 0-10; the same reviewer again replaces their score", REVIEW,
+          body=ReviewSubmit, response=ReviewAccepted, errors=(404, 409)),
     Route("GET", "/api/models", list_models, "List registered models", READ,
           query=ListQuery, response=Page[RegisteredModelPublic], errors=(422,)),
     Route("POST", "/api/models", register_model, "Register a model endpoint", WRITE,

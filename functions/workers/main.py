@@ -105,6 +105,10 @@ def judge(call: Call) -> Reply:
     return _step(call, "judge", lambda p, ref, final: p.judge(ref, final_attempt=final))
 
 
+def review(call: Call) -> Reply:
+    return _step(call, "review", lambda p, ref, _final: p.review(ref))
+
+
 def finalize(call: Call) -> Reply:
     reply = _step(call, "finalize", lambda p, ref, _final: p.finalize(ref))
     _record_catalog_identities(call)
@@ -220,6 +224,7 @@ ROUTES: list[Route] = [
         "Consolidate pending PUSH events into a dataset version",
     ),
     Route("POST", "/tasks/improve", improve, "Build an improved dataset version"),
+    Route("POST", "/tasks/review", review, "Open a human run's answers to review"),
     bootstrap.HEALTH_ROUTE,  # Cloud Run's start-up probe
 ]
 

@@ -15,6 +15,7 @@ class Scope(StrEnum):
     DATASETS_PUSH = "datasets:push"
     RESULTS_WRITE = "results:write"
     AGENTS_WRITE = "agents:write"
+    REVIEWS_WRITE = "reviews:write"
 
 
 ALL_SCOPES: frozenset[str] = frozenset(s.value for s in Scope)
@@ -90,6 +91,15 @@ class Principal:
     def actor(self) -> str:
         """Who did it, for records: a person's uid or a token's id."""
         return f"user:{self.user_id}" if self.user_id else self.token_id
+
+    def require_any(self, scopes: tuple[str, ...]) -> None:
+        """At least one of ``scopes`` (a route several kinds of token may call)."""
+        if self.workspace_problem is not None:
+            raise self.workspace_problem
+        if not any(s in self.scopes for s in scopes):
+            raise PermissionDenied(
+                "Permission " + " or ".join(f"'{s}'" for s in scopes) + " required"
+            )
 
     def require(self, scope: str) -> None:
         if scope == SESSION_SCOPE:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Literal, Annotated, Any
 
 from pydantic import (
     Field,
@@ -73,6 +73,14 @@ class EvalMetadata(RequestModel):
     # ranking_winner's practical margin (0-1 scale) and minimum fresh pairs; see promotion.py.
     promotion_margin: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     promotion_min_paired_n: int | None = Field(default=None, ge=2, le=1_000_000)
+    # Human review (eval_type human, and judge audits): people per item.
+    reviews_per_item: int | None = Field(default=None, ge=1, le=10)
+    # Judged leaderboards: "score" (each answer scored alone) or "pairwise" (each candidate
+    # against the baseline, both orders); see shared/domain/pairwise.py.
+    judge_mode: Literal["score", "pairwise"] | None = None
+    baseline_model_id: str | None = Field(default=None, min_length=1, max_length=100)
+    # Judged leaderboards: the share of judged answers also sent to people, blind.
+    human_audit_rate: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
 
     @field_validator("extract_regex")
     @classmethod
@@ -220,6 +228,11 @@ class LeaderboardConfig(PushSettings):
             raise RuleViolation(
                 "dataset_url", "dataset_url is only for GET datasets; PUSH datasets receive events"
             )
+        meta = self.eval_metadata
+        if meta is not None and self.eval_type != EvalType.JUDGE:
+            for name in ("judge_mode", "baseline_model_id", "human_audit_rate"):
+                if getattr(meta, name) is not None:
+                    raise RuleViolation("eval_metadata", f"{name} is for judged leaderboards only")
         if (self.judge_provider is None) != (self.judge_model is None):
             raise RuleViolation(
                 "judge_model" if self.judge_model is None else "judge_provider",

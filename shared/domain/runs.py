@@ -43,12 +43,14 @@ MIN_OUTPUT_BYTES = 1000
 class RunStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    # A human run whose answers are all in: it waits for people's reviews (or a cancel).
+    AWAITING_REVIEW = "awaiting_review"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
 
-ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.AWAITING_REVIEW})
 
 
 class RunSource(StrEnum):
@@ -324,6 +326,21 @@ class Promotion(ResponseModel):
     )
 
 
+class ReviewView(ResponseModel):
+    """A human run's review: how many blind items, how many people per item, the seed their
+    order was shuffled with; once finalized, the reviewers' agreement."""
+
+    seed: str
+    items: int
+    reviews_per_item: int
+    reviewed: int | None = None
+    agreement: dict[str, Any] | None = Field(
+        default=None,
+        description="Krippendorff's alpha (interval) between reviewers, with more than one per "
+        "item",
+    )
+
+
 class RunPublic(ResponseModel):
     id: str
     leaderboard_id: str
@@ -339,6 +356,7 @@ class RunPublic(ResponseModel):
     results: list[ModelResult] = Field(default_factory=list)
     cache_hits: int = 0
     promotion: Promotion | None = None
+    review: ReviewView | None = None
     created_at: Timestamp
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None

@@ -100,7 +100,8 @@ class Route:
     path: str  # werkzeug syntax: /api/leaderboards/<leaderboard_id>
     handler: Handler
     summary: str
-    scope: str | None = None  # None: no authentication (health, OpenAPI)
+    # None: no authentication (health, OpenAPI); a tuple: any one of these scopes.
+    scope: str | tuple[str, ...] | None = None
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
@@ -146,7 +147,10 @@ class Api:
                 principal = self._authenticate()(
                     {k: request.headers[k] for k in AUTH_HEADERS if k in request.headers}
                 )
-                principal.require(route.scope)
+                if isinstance(route.scope, tuple):
+                    principal.require_any(route.scope)
+                else:
+                    principal.require(route.scope)
             _check_ids(params)
             call = Call(request, dict(params), principal, self._max_body_bytes())
             result = route.handler(call)

@@ -226,7 +226,8 @@ def openapi_document(*, title: str, version: str, routes: list[Route]) -> dict[s
             op["responses"][str(code)] = response
         if r.scope:
             op["security"] = [{"bearerAuth": []}]
-            op["description"] = f"Requires `{r.scope}`."
+            scopes = r.scope if isinstance(r.scope, tuple) else (r.scope,)
+            op["description"] = "Requires " + " or ".join(f"`{x}`" for x in scopes) + "."
         paths.setdefault(path, {})[r.method.lower()] = op
     return {
         "openapi": "3.1.0",

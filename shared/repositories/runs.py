@@ -284,6 +284,12 @@ class RunRepository:
             states[(c["leaderboard_model_id"], c["chunk"])] = c["state"]
         return states
 
+    def count_cells(self, ws: str, lb_id: str, run_id: str, state: str) -> int:
+        query = self._cells(ws, lb_id, run_id).where(
+            filter=firestore.FieldFilter("state", "==", state)
+        )
+        return int(query.count().get()[0][0].value)
+
     def progress(self, ws: str, lb_id: str, run_id: str) -> tuple[int, int]:
         """(scored cells, scored samples): two aggregations, no document reads."""
         query = self._cells(ws, lb_id, run_id).where(

@@ -44,6 +44,14 @@ from shared.domain.promotion import Decision
 from shared.domain.promotion import decide as decide_promotion
 from shared.domain.promotion import settings_from as promotion_settings
 from shared.domain.results import freshness, model_result
+from shared.domain.reviews import (
+    human_score,
+    item_id,
+    order_key,
+    review_seed,
+    reviewers_agreement,
+    reviews_needed,
+)
 from shared.domain.runs import (
     ERROR_MAX_BYTES,
     REASON_MAX_BYTES,
@@ -74,6 +82,7 @@ from shared.providers.errors import DatasetError, ProviderError
 from shared.providers.factory import Endpoint
 from shared.providers.hf_datasets import DatasetFile
 from shared.repositories.base import Doc
+from shared.repositories.reviews import ReviewRepository
 from shared.repositories.runs import Claim, RunRepository
 from shared.secrets import SecretBox
 from shared.services.run_events import log_run_state
@@ -167,6 +176,7 @@ class Pipeline:
     clock: Clock
     config: PipelineConfig
     push_dataset: PushDataset | None = None
+    reviews: ReviewRepository | None = None
 
     # --- prepare: pin the dataset, plan the cells, fan out ---------------------------------
     def prepare(self, ref: TaskRef, *, final_attempt: bool) -> None:
@@ -201,14 +211,19 @@ class Pipeline:
             if ref.resume
             else {}
         )
+        human = run["eval_type"] == EvalType.HUMAN
+        finished = {CellState.SCORED.value} | ({CellState.ANSWERED.value} if human else set())
         jobs = [
             (m, c)
             for m in run["model_ids"]
             for c in range(chunks)
-            if states.get((m, c)) != CellState.SCORED
+            if states.get((m, c)) not in finished
         ]
         if ref.resume and not jobs:
-            self._enqueue_finalize(ref)
+            if human:
+                self._enqueue_review(ref)
+            else:
+                self._enqueue_finalize(ref)
             return
 
         def enqueue(job: tuple[str, int]) -> bool:
@@ -464,19 +479,99 @@ class Pipeline:
         if cell is not None:
             self._after_cell(ref, run, cell)
 
-    # --- finalize: aggregate, rank, promote --------------------------------------------------
-    def finalize(self, ref: TaskRef) -> None:
+    # --- review: a human run's answers go to people ---------------------------------------
+    def review(self, ref: TaskRef) -> None:
+        """Every cell answered: make one blind review item per answer (answers that errored
+        have nothing to review and score as wrong), then wait for people. Items are created
+        if missing, so a duplicate delivery adds none and keeps the reviews given."""
         run = self._running(ref)
-        if run is None:
+        if run is None or run["eval_type"] != EvalType.HUMAN or self.reviews is None:
             return
         cells = self.runs.cells(ref.workspace_id, ref.leaderboard_id, ref.run_id)
-        if sum(1 for c in cells if c["state"] == CellState.SCORED) < run["plan"]["cells_total"]:
+        answered = [c for c in cells if c["state"] == CellState.ANSWERED]
+        if len(answered) < run["plan"]["cells_total"]:
+            return
+        seed = review_seed(ref.run_id)
+        needed = reviews_needed(run)
+        now = self.clock()
+        items = []
+        for c in answered:
+            chunk = {
+                s["index"]: s
+                for s in self.runs.get_chunk(
+                    ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], c["chunk"]
+                )
+            }
+            for sample in c["samples"]:
+                if sample.get("output") is None:
+                    continue
+                iid = item_id(ref.run_id, c["leaderboard_model_id"], sample["index"])
+                items.append(
+                    {
+                        "id": iid,
+                        "run_id": ref.run_id,
+                        "leaderboard_model_id": c["leaderboard_model_id"],
+                        "index": sample["index"],
+                        "input": chunk[sample["index"]]["input"],
+                        "output": sample["output"],
+                        "expected": chunk[sample["index"]].get("expected"),
+                        "order_key": order_key(seed, iid),
+                        "status": "pending",
+                        "reviews": {},
+                        "reviews_needed": needed,
+                        "audit": False,
+                        "created_at": now,
+                    }
+                )
+        self.reviews.create_missing(ref.workspace_id, ref.leaderboard_id, items)
+        moved = self.runs.transition(
+            ref.workspace_id,
+            ref.leaderboard_id,
+            ref.run_id,
+            allowed_from=[RunStatus.RUNNING],
+            fields={
+                "status": RunStatus.AWAITING_REVIEW.value,
+                "review": {"seed": seed, "items": len(items), "reviews_per_item": needed},
+            },
+        )
+        if moved is not None:
+            log_run_state(moved, "awaiting_review", items=len(items))
+        if not items:  # every answer errored: nothing to wait for
+            self._enqueue_finalize(ref)
+
+    # --- finalize: aggregate, rank, promote --------------------------------------------------
+    def finalize(self, ref: TaskRef) -> None:
+        run = self.runs.get(ref.workspace_id, ref.leaderboard_id, ref.run_id)
+        human = run is not None and run["eval_type"] == EvalType.HUMAN
+        waits_in = RunStatus.AWAITING_REVIEW if human else RunStatus.RUNNING
+        if run is None or run["status"] != waits_in:
+            return
+        cells = self.runs.cells(ref.workspace_id, ref.leaderboard_id, ref.run_id)
+        done_state = CellState.ANSWERED if human else CellState.SCORED
+        if sum(1 for c in cells if c["state"] == done_state) < run["plan"]["cells_total"]:
             return  # early: the last cell to be scored enqueues this again
         per_model: dict[str, list[Doc]] = {m: [] for m in run["model_ids"]}
         for c in sorted(cells, key=lambda c: c["chunk"]):
             per_model[c["leaderboard_model_id"]].extend(
-                sorted(c["samples"], key=lambda s: s["index"])
+                sorted((dict(s) for s in c["samples"]), key=lambda s: s["index"])
             )
+        extra: Doc = {}
+        if human:
+            assert self.reviews is not None
+            items = self.reviews.for_run(
+                ref.workspace_id, ref.leaderboard_id, ref.run_id, audit=False
+            )
+            if any(it["status"] != "done" for it in items):
+                return  # early: the review that completes the last item enqueues this again
+            given = {(it["leaderboard_model_id"], it["index"]): it["reviews"] for it in items}
+            for m, samples in per_model.items():
+                for sample in samples:
+                    sample["score"] = human_score(given.get((m, sample["index"])) or {})
+            extra["review"] = {
+                **(run.get("review") or {}),
+                "reviewed": len(items),
+                "agreement": reviewers_agreement(items),
+            }
         scores = {m: [s.get("score") for s in samples] for m, samples in per_model.items()}
         summaries = summarize(scores)
         results = [
@@ -522,12 +617,13 @@ class Pipeline:
             ref.workspace_id,
             ref.leaderboard_id,
             ref.run_id,
-            allowed_from=[RunStatus.RUNNING],
+            allowed_from=[waits_in],
             fields={
                 "status": RunStatus.COMPLETED.value,
                 "finished_at": self.clock(),
                 "results": results,
                 "cache_hits": sum(r["cache_hits"] for r in results),
+                **extra,
             },
             leaderboard_fields=leaderboard_fields,
             run_fields=promotion_field,
@@ -545,13 +641,14 @@ class Pipeline:
 
     # --- ending a run ------------------------------------------------------------------------
     def fail(self, ref: TaskRef, reason: str) -> bool:
-        """Fail the run (if it is still queued or running) with ``reason``; True if it was."""
+        """Fail the run (if it is still queued, running or awaiting review) with ``reason``;
+        True if it was."""
         reason = clean_text(reason)[:1000]
         failed = self.runs.transition(
             ref.workspace_id,
             ref.leaderboard_id,
             ref.run_id,
-            allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING],
+            allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.AWAITING_REVIEW],
             fields={
                 "status": RunStatus.FAILED.value,
                 "reason": reason,
@@ -777,6 +874,13 @@ class Pipeline:
 
     def _after_cell(self, ref: TaskRef, run: Doc, cell: Doc) -> None:
         model_id, chunk = cell["leaderboard_model_id"], cell["chunk"]
+        if cell["state"] == CellState.ANSWERED and run["eval_type"] == EvalType.HUMAN:
+            answered = self.runs.count_cells(
+                ref.workspace_id, ref.leaderboard_id, ref.run_id, CellState.ANSWERED.value
+            )
+            if answered >= run["plan"]["cells_total"]:
+                self._enqueue_review(ref)
+            return
         if cell["state"] == CellState.ANSWERED:
             self.queue.enqueue(
                 queue=QUEUE_JUDGE,
@@ -792,6 +896,14 @@ class Pipeline:
         cells_done, _ = self.runs.progress(ref.workspace_id, ref.leaderboard_id, ref.run_id)
         if cells_done >= run["plan"]["cells_total"]:
             self._enqueue_finalize(ref)
+
+    def _enqueue_review(self, ref: TaskRef) -> None:
+        self.queue.enqueue(
+            queue=QUEUE_CONTROL,
+            name=ref.name("review"),
+            path="/tasks/review",
+            payload=ref.payload(),
+        )
 
     def _enqueue_finalize(self, ref: TaskRef) -> None:
         self.queue.enqueue(

@@ -63,8 +63,6 @@ def start_run(
     spec = parse(RunCreate, body)
     ws = principal.workspace_id
     lb = leaderboards.require(ws, leaderboard_id)
-    if lb["eval_type"] == EvalType.HUMAN:
-        raise Conflict("Human-scored leaderboards cannot be run yet: human review is not available")
     if lb["dataset_type"] == DatasetType.PUSH and not leaderboards.has_events(ws, leaderboard_id):
         raise Conflict(
             "This PUSH leaderboard has no data yet: push events to "
@@ -260,7 +258,7 @@ def run_public(doc: Doc, runs: RunRepository) -> RunPublic:
     plan = doc.get("plan") or {}
     total = int(plan.get("samples", 0)) * len(doc["model_ids"])
     cells_total = int(plan.get("cells_total", 0))
-    if doc["status"] == RunStatus.COMPLETED:
+    if doc["status"] in (RunStatus.COMPLETED, RunStatus.AWAITING_REVIEW):
         # Known without a query: listing finished runs costs no aggregations.
         cells_done, samples_done = cells_total, total
     elif plan:
