@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Literal, Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
