@@ -357,6 +357,14 @@ class RunPublic(ResponseModel):
     cache_hits: int = 0
     promotion: Promotion | None = None
     review: ReviewView | None = None
+    pairwise: dict[str, Any] | None = Field(
+        default=None, description="Pairwise judging: the baseline every candidate met"
+    )
+    judge_consistency: dict[str, Any] | None = Field(
+        default=None,
+        description="Pairwise judging: pairs judged in both orders, and how often the verdict "
+        "changed with the order (counted as a tie)",
+    )
     created_at: Timestamp
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None

@@ -40,6 +40,13 @@ from typing import Any
 from shared.domain.clock import Clock
 from shared.domain.errors import TransientFailure
 from shared.domain.leaderboards import ChosenModelStrategy, EvalType
+from shared.domain.pairwise import (
+    PAIRWISE_PARAMETERS,
+    build_pairwise_messages,
+    combine,
+    consistency,
+    parse_pairwise_verdict,
+)
 from shared.domain.promotion import Decision
 from shared.domain.promotion import decide as decide_promotion
 from shared.domain.promotion import settings_from as promotion_settings
@@ -393,6 +400,9 @@ class Pipeline:
         run = self._running(ref)
         if run is None:
             return
+        if run.get("pairwise"):
+            self._judge_pairwise(ref, run, str(run["pairwise"]["baseline"]), final_attempt)
+            return
         model_id, chunk = str(ref.leaderboard_model_id), int(ref.chunk or 0)
         cid = cell_id(model_id, chunk)
         owner = uuid.uuid4().hex
@@ -479,6 +489,150 @@ class Pipeline:
         if cell is not None:
             self._after_cell(ref, run, cell)
 
+    def _judge_pairwise(self, ref: TaskRef, run: Doc, baseline: str, final_attempt: bool) -> None:
+        """A candidate's chunk against the baseline's answers to the same samples, each pair
+        judged in both orders (``shared/domain/pairwise.py``). It needs the baseline's answers:
+        until they are in it does nothing, and the baseline's cell, once judged, enqueues this
+        again under a name of its own."""
+        model_id, chunk = str(ref.leaderboard_model_id), int(ref.chunk or 0)
+        base_cell = None
+        if model_id != baseline:
+            base_cell = self.runs.get_cell(
+                ref.workspace_id, ref.leaderboard_id, ref.run_id, cell_id(baseline, chunk)
+            )
+            if (base_cell or {}).get("state") not in (CellState.ANSWERED, CellState.SCORED):
+                return
+        cid = cell_id(model_id, chunk)
+        owner = uuid.uuid4().hex
+        claim = self._claim(ref, cid, owner, states=(CellState.ANSWERED.value,))
+        if claim.outcome == "done" and (claim.cell or {}).get("state") != CellState.SCORED:
+            return  # not answered yet: the infer step enqueues judging when it is
+        if not self._may_work(ref, run, claim, final_attempt=final_attempt):
+            return
+        assert claim.cell is not None
+        with self._leased(ref, cid, owner):
+            results = {s["index"]: dict(s) for s in claim.cell["samples"]}
+            if base_cell is None:  # the baseline against itself: a tie wherever it answered
+                for r in results.values():
+                    r.update(judged=True, score=0.5 if r.get("output") is not None else None)
+                transient = 0
+            else:
+                transient = self._judge_pairs(ref, run, chunk, results, base_cell, final_attempt)
+            if transient:
+                self._save_cell(ref, model_id, chunk, CellState.ANSWERED, results, owner)
+                raise TransientFailure(f"{transient} pairwise judge calls hit transient failures")
+            cell = self._save_cell(ref, model_id, chunk, CellState.SCORED, results, owner)
+        if cell is None:
+            return
+        if base_cell is None:
+            for other in run["model_ids"]:
+                if other != baseline:
+                    self.queue.enqueue(
+                        queue=QUEUE_JUDGE,
+                        name=ref.name("judge", other, str(chunk), "after-baseline"),
+                        path="/tasks/judge",
+                        payload=ref.payload(leaderboard_model_id=other, chunk=chunk),
+                    )
+        self._after_cell(ref, run, cell)
+
+    def _judge_pairs(
+        self,
+        ref: TaskRef,
+        run: Doc,
+        chunk: int,
+        results: dict[int, Doc],
+        base_cell: Doc,
+        final_attempt: bool,
+    ) -> int:
+        """Judge each (candidate, baseline) pair twice, A/B and B/A; fill ``results`` and
+        return how many pairs hit a transient failure (left for the retry)."""
+        samples = {
+            s["index"]: s
+            for s in self.runs.get_chunk(
+                ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], chunk
+            )
+        }
+        base = {s["index"]: s.get("output") for s in base_cell["samples"]}
+        judge = run["judge"]
+        key = judge.get("token_encrypted")
+        endpoint = Endpoint(
+            platform=judge["provider"],
+            model_url=judge["model"],
+            token=self.secrets.decrypt(key) if key else None,
+            parameters=PAIRWISE_PARAMETERS,
+        )
+        pending: dict[int, list[dict[str, str]]] = {}
+        for i, r in results.items():
+            if r.get("output") is None or r.get("judged"):
+                continue
+            theirs = base.get(i)
+            if theirs is None:
+                r.update(
+                    judged=True,
+                    score=None,
+                    pair_inconsistent=None,
+                    judge_error="the baseline has no answer for this sample",
+                )
+                continue
+            question, reference = samples[i]["input"], samples[i].get("expected")
+            pending[2 * i] = build_pairwise_messages(
+                input=question, reference=reference, answer_a=r["output"], answer_b=theirs
+            )
+            pending[2 * i + 1] = build_pairwise_messages(
+                input=question, reference=reference, answer_a=theirs, answer_b=r["output"]
+            )
+        keys = {
+            k: cache_key(
+                provider=endpoint.platform,
+                endpoint=None,
+                model=endpoint.model,
+                parameters=PAIRWISE_PARAMETERS,
+                messages=m,
+            )
+            for k, m in pending.items()
+        }
+        calls = {c.index: c for c in self._call_all(run, endpoint, pending, keys)}
+        transient = 0
+        for i in sorted({k // 2 for k in pending}):
+            pair = (calls[2 * i], calls[2 * i + 1])
+            failed = [c.error for c in pair if c.error is not None]
+            if failed:
+                if any(e.transient for e in failed) and not final_attempt:
+                    transient += 1
+                    continue
+                results[i].update(
+                    judged=True,
+                    score=None,
+                    pair_inconsistent=None,
+                    judge_error=_short(failed[0].detail, ERROR_MAX_BYTES),
+                )
+                continue
+            verdicts = [
+                parse_pairwise_verdict(
+                    c.cached["output"] if c.cached else (c.completion.text if c.completion else "")
+                )
+                for c in pair
+            ]
+            first, second = verdicts
+            if first is None or second is None:
+                results[i].update(
+                    judged=True,
+                    score=None,
+                    pair_inconsistent=None,
+                    judge_error="the judge's reply did not parse as a verdict",
+                )
+                continue
+            score, flipped = combine(first[0], second[0])
+            results[i].update(
+                judged=True,
+                score=score,
+                pair_inconsistent=flipped,
+                judge_reason=_short(f"{first[1]} / {second[1]}", REASON_MAX_BYTES),
+                judge_error=None,
+            )
+        self._fill_cache(ref, run, list(calls.values()), keys)
+        return transient
+
     # --- review: a human run's answers go to people ---------------------------------------
     def review(self, ref: TaskRef) -> None:
         """Every cell answered: make one blind review item per answer (answers that errored
@@ -556,6 +710,11 @@ class Pipeline:
                 sorted((dict(s) for s in c["samples"]), key=lambda s: s["index"])
             )
         extra: Doc = {}
+        if run.get("pairwise"):
+            baseline = run["pairwise"]["baseline"]
+            extra["judge_consistency"] = consistency(
+                [s for m, samples in per_model.items() if m != baseline for s in samples]
+            )
         if human:
             assert self.reviews is not None
             items = self.reviews.for_run(

@@ -13,6 +13,7 @@ from shared.domain.clock import Clock
 from shared.domain.errors import Conflict, InvalidInput, NotFound, TransientFailure
 from shared.domain.leaderboards import DatasetType, EvalType, JudgeProvider
 from shared.domain.paging import ListQuery, Page
+from shared.domain.pairwise import baseline_for
 from shared.domain.runs import (
     ACTIVE_STATUSES,
     Progress,
@@ -85,6 +86,7 @@ def start_run(
     judge = _judge_for(lb, endpoints)
     if judge is not None and openrouter_key_encrypted:
         judge["token_encrypted"] = openrouter_key_encrypted
+    pairwise = _pairwise_for(lb, model_ids)
     run_id = resource_id("run", ws, idempotency_key and f"{leaderboard_id}:{idempotency_key}")
     record: Doc = {
         "id": run_id,
@@ -99,6 +101,7 @@ def start_run(
         "eval_type": lb["eval_type"],
         "eval_metadata": lb.get("eval_metadata"),
         "judge": judge,
+        "pairwise": pairwise,
         "prompts": {
             "system_prompt": lb.get("system_prompt"),
             "model_prompt": lb.get("model_prompt"),
@@ -308,6 +311,24 @@ def _endpoint_snapshot(leaderboards: LeaderboardRepository, ws: str, candidate: 
             "auth_header_name",
             "parameters",
         )
+    }
+
+
+def _pairwise_for(lb: Doc, model_ids: list[str]) -> Doc | None:
+    meta = lb.get("eval_metadata") or {}
+    if lb["eval_type"] != EvalType.JUDGE or meta.get("judge_mode") != "pairwise":
+        return None
+    named = meta.get("baseline_model_id")
+    if named is not None and named not in model_ids:
+        raise InvalidInput.field(
+            "model_ids",
+            f"the pairwise baseline {named!r} (eval_metadata.baseline_model_id) is not among "
+            "this run's models",
+        )
+    if len(model_ids) < 2:
+        raise Conflict("A pairwise run compares candidates with a baseline: it needs two models")
+    return {
+        "baseline": baseline_for(model_ids, meta, lb.get("chosen_leaderboard_model_id")),
     }
 
 
