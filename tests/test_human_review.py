@@ -15,6 +15,12 @@ from tests.test_runs import add_openrouter, make_dataset, model
 PROMPT = "Answer.\n\n{input}"
 
 
+def run_suffix() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:6]
+
+
 def human_board(ws, hf, llm, n: int = 3, **metadata):
     url, rows = make_dataset(hf, llm, n)
     lb = create_leaderboard(
@@ -160,4 +166,57 @@ def test_duplicate_review_tasks_make_the_items_once(ws, stack, hf, llm):
     assert done["your_score"] == 4
     assert ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{run['id']}").json()["status"] == (
         "awaiting_review"
+    )
+
+
+def test_a_judge_audited_against_people(ws, stack, hf, llm):
+    """human_audit_rate sends a seeded share of judged answers to the same blind queue; the
+    run does not wait; judge_agreement counts exactly what people reviewed."""
+    from shared.domain.reviews import audited, review_seed
+
+    from tests.standins.openai_server import StandinModel
+
+    url, rows = make_dataset(hf, llm, 10)
+    judge = StandinModel(f"judge{len(rows)}{run_suffix()}/audited", judge=True)
+    llm.add_model(judge)
+    lb = create_leaderboard(
+        ws, dataset_url=url, system_prompt=PROMPT, eval_type="judge",
+        judge_provider="OpenRouter", judge_model=judge.name,
+        eval_metadata={"human_audit_rate": 0.5},
+    )  # fmt: skip
+    ids = {add_openrouter(ws, lb["id"], m): m for m in (model(llm, 1.0), model(llm, 0.0))}
+    resp = ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={})
+    assert stack.dispatcher.join(timeout=60)
+    run = ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{resp.json()['id']}").json()
+    assert run["status"] == "completed", run  # it did not wait for people
+    seed = review_seed(run["id"])
+    expected = sum(audited(seed, lm, i, 0.5) for lm in ids for i in range(len(rows)))
+    assert 0 < expected < 20
+    reviewer = ws.client(ws.token_with("reviews:write"))
+    pending = items(reviewer, lb["id"])
+    assert len(pending) == expected
+    assert all(lm not in json.dumps(pending) for lm in ids)
+    assert run["judge_agreement"]["n"] == 0
+
+    # People agree with the judge (10 right, 0 wrong) on all but one of those they review.
+    reviewed = pending[: max(2, expected - 1)]
+    for i, it in enumerate(reviewed):
+        right = it["output"] != WRONG_ANSWER
+        score = (10 if right else 0) if i else (0 if right else 10)
+        url = f"/api/leaderboards/{lb['id']}/reviews/{it['id']}"
+        assert reviewer.post(url, json={"score": score}).status_code == 200
+    run = ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{run['id']}").json()
+    agreement = run["judge_agreement"]
+    n = len(reviewed)
+    assert agreement["n"] == n
+    assert agreement["mean_abs_diff"] == pytest.approx(1 / n)
+    assert agreement["pass_fail_agreement"] == pytest.approx((n - 1) / n)
+    low, high = agreement["pass_fail_ci"]
+    assert low < (n - 1) / n <= high
+    board = ws.http.get(f"/api/leaderboards/{lb['id']}").json()
+    assert board["judge_agreement"]["n"] == n
+    # Audit reviews never change the finished run's results.
+    assert (
+        run["results"]
+        == ws.http.get(f"/api/leaderboards/{lb['id']}/runs/{run['id']}").json()["results"]
     )

@@ -59,7 +59,7 @@ def test_a_judge_that_prefers_the_first_answer_yields_ties(ws, stack, hf, llm, j
         return json.dumps({"winner": "A", "reason": "the first is better"})
 
     llm.judge_fn = first_always
-    lb, rows, ids, (base, good, bad) = pairwise_board(ws, hf, llm, judge, 6)
+    lb, _, ids, (base, _, _) = pairwise_board(ws, hf, llm, judge, 6)
     run = run_to_end(ws, stack, lb["id"])
     assert run["status"] == "completed", run
     assert run["pairwise"] == {"baseline": ids[base.name]}
@@ -106,7 +106,7 @@ def test_a_fair_judge_gives_the_win_rates_the_models_imply(ws, stack, hf, llm, j
 
 
 def test_a_baseline_that_is_not_a_candidate_is_refused(ws, hf, llm, judge):
-    lb, _, ids, (base, good, _) = pairwise_board(ws, hf, llm, judge, 2)
+    lb, _, ids, (_, good, _) = pairwise_board(ws, hf, llm, judge, 2)
     resp = ws.http.post(f"/api/leaderboards/{lb['id']}/run", json={"model_ids": [ids[good.name]]})
     assert resp.status_code == 422
     assert "baseline" in resp.json()["detail"]

@@ -99,6 +99,7 @@ def get_leaderboard(call: Call) -> LeaderboardDetail:
         runs=c().runs,
         principal=call.principal,
         leaderboard_id=call.params["leaderboard_id"],
+        reviews=c().reviews,
     )
 
 
@@ -241,6 +242,7 @@ def get_run(call: Call) -> RunPublic:
         principal=call.principal,
         leaderboard_id=call.params["leaderboard_id"],
         run_id=call.params["run_id"],
+        reviews=c().reviews,
     )
 
 

@@ -360,6 +360,12 @@ class RunPublic(ResponseModel):
     pairwise: dict[str, Any] | None = Field(
         default=None, description="Pairwise judging: the baseline every candidate met"
     )
+    judge_agreement: dict[str, Any] | None = Field(
+        default=None,
+        description="With human_audit_rate: how the judge agrees with people on the audited "
+        "answers they reviewed so far (n, correlation and its CI, mean absolute difference, "
+        "pass/fail agreement at the midpoint and its CI)",
+    )
     judge_consistency: dict[str, Any] | None = Field(
         default=None,
         description="Pairwise judging: pairs judged in both orders, and how often the verdict "

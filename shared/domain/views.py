@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from shared.domain.base import ResponseModel, Timestamp
 from shared.domain.candidates import CandidatePublic, RegisteredModelPublic
 from shared.domain.leaderboards import (
@@ -46,6 +48,11 @@ class LeaderboardDetail(LeaderboardPublic):
     challenge: Challenge
     models: list[CandidatePublic]
     recent_runs: list[RunSummary]
+    judge_agreement: dict[str, Any] | None = Field(
+        default=None,
+        description="With human_audit_rate: the judge against people over every audited "
+        "answer of this leaderboard reviewed so far",
+    )
 
 
 class Deleted(ResponseModel):

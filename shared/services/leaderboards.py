@@ -28,8 +28,10 @@ from shared.domain.views import (
 )
 from shared.repositories.base import Doc, DuplicateId
 from shared.repositories.leaderboards import LeaderboardRepository
+from shared.repositories.reviews import ReviewRepository
 from shared.repositories.runs import RunRepository
 from shared.services.ids import check_replay, fingerprint, resource_id
+from shared.services.reviews import agreement
 from shared.services.runs import recent_runs
 
 
@@ -91,13 +93,19 @@ def get_leaderboard(
     runs: RunRepository,
     principal: Principal,
     leaderboard_id: str,
+    reviews: ReviewRepository | None = None,
 ) -> LeaderboardDetail:
     ws = principal.workspace_id
     doc = leaderboards.require(ws, leaderboard_id)
     models: list[CandidatePublic] = [
         candidate_public(c) for c in leaderboards.candidates(ws, leaderboard_id)
     ]
-    return leaderboard_detail(doc, models=models, recent_runs=recent_runs(runs, ws, leaderboard_id))
+    detail = leaderboard_detail(
+        doc, models=models, recent_runs=recent_runs(runs, ws, leaderboard_id)
+    )
+    if reviews is not None and (doc.get("eval_metadata") or {}).get("human_audit_rate"):
+        detail.judge_agreement = agreement(reviews, ws, leaderboard_id)
+    return detail
 
 
 def update_leaderboard(

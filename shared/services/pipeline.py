@@ -52,6 +52,7 @@ from shared.domain.promotion import decide as decide_promotion
 from shared.domain.promotion import settings_from as promotion_settings
 from shared.domain.results import freshness, model_result
 from shared.domain.reviews import (
+    audited,
     human_score,
     item_id,
     order_key,
@@ -633,6 +634,58 @@ class Pipeline:
         self._fill_cache(ref, run, list(calls.values()), keys)
         return transient
 
+    def _audit(self, ref: TaskRef, run: Doc, cell: Doc) -> None:
+        """A judged cell's share of answers for people (``human_audit_rate``, drawn with the
+        run's seed), blind, in the review queue. The run does not wait for them. Called for
+        every delivery that finds the cell scored, so a crash after the save is mended; items
+        are created if missing."""
+        rate = float((run.get("eval_metadata") or {}).get("human_audit_rate") or 0)
+        if (
+            rate <= 0
+            or run["eval_type"] != EvalType.JUDGE
+            or run.get("pairwise")
+            or self.reviews is None
+        ):
+            return
+        seed = review_seed(ref.run_id)
+        model_id = cell["leaderboard_model_id"]
+        chosen = [
+            s
+            for s in cell["samples"]
+            if s.get("score") is not None and audited(seed, model_id, s["index"], rate)
+        ]
+        if not chosen:
+            return
+        inputs = {
+            s["index"]: s
+            for s in self.runs.get_chunk(
+                ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], cell["chunk"]
+            )
+        }
+        now = self.clock()
+        items = []
+        for s in chosen:
+            iid = item_id(ref.run_id, model_id, s["index"], audit=True)
+            items.append(
+                {
+                    "id": iid,
+                    "run_id": ref.run_id,
+                    "leaderboard_model_id": model_id,
+                    "index": s["index"],
+                    "input": inputs[s["index"]]["input"],
+                    "output": s["output"],
+                    "expected": inputs[s["index"]].get("expected"),
+                    "order_key": order_key(seed, iid),
+                    "status": "pending",
+                    "reviews": {},
+                    "reviews_needed": reviews_needed(run),
+                    "audit": True,
+                    "judge_score": s["score"],
+                    "created_at": now,
+                }
+            )
+        self.reviews.create_missing(ref.workspace_id, ref.leaderboard_id, items)
+
     # --- review: a human run's answers go to people ---------------------------------------
     def review(self, ref: TaskRef) -> None:
         """Every cell answered: make one blind review item per answer (answers that errored
@@ -1050,6 +1103,7 @@ class Pipeline:
             return
         if cell["state"] != CellState.SCORED:
             return
+        self._audit(ref, run, cell)
         # Whoever scores the last cell sees the full count (queries are strongly consistent);
         # two such writers enqueue the same finalize name, and the queue keeps one.
         cells_done, _ = self.runs.progress(ref.workspace_id, ref.leaderboard_id, ref.run_id)

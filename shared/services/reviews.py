@@ -19,6 +19,8 @@ from shared.domain.reviews import (
     ReviewQuery,
     ReviewStatus,
     ReviewSubmit,
+    human_score,
+    judge_agreement,
 )
 from shared.domain.runs import RunStatus
 from shared.repositories.base import Doc
@@ -116,6 +118,19 @@ def submit_review(
         reviews_needed=int(written["reviews_needed"]),
         replaced=replaced,
     )
+
+
+def agreement(
+    reviews: ReviewRepository, ws: str, lb_id: str, *, run_id: str | None = None
+) -> dict[str, object]:
+    """``judge_agreement`` over the audited answers people reviewed (a run's, or the whole
+    leaderboard's): computed when asked, from the reviews as they stand."""
+    pairs = [
+        (float(it["judge_score"]), score)
+        for it in reviews.audited(ws, lb_id, run_id=run_id)
+        if (score := human_score(it.get("reviews") or {})) is not None
+    ]
+    return judge_agreement(pairs)
 
 
 def enqueue_finalize(queue: TaskQueue, ws: str, lb_id: str, run_id: str) -> None:

@@ -27,8 +27,10 @@ from shared.domain.runs import (
 from shared.domain.scoring import choose_auto_judge
 from shared.repositories.base import Doc
 from shared.repositories.leaderboards import LeaderboardRepository
+from shared.repositories.reviews import ReviewRepository
 from shared.repositories.runs import RunRepository
 from shared.services.ids import check_replay, fingerprint, resource_id
+from shared.services.reviews import agreement
 from shared.services.run_events import log_run_state
 from shared.tasks.queue import QUEUE_CONTROL, TaskQueue, task_name
 
@@ -178,9 +180,21 @@ def cancel_run(
 
 
 def get_run(
-    *, runs: RunRepository, principal: Principal, leaderboard_id: str, run_id: str
+    *,
+    runs: RunRepository,
+    principal: Principal,
+    leaderboard_id: str,
+    run_id: str,
+    reviews: ReviewRepository | None = None,
 ) -> RunPublic:
-    return run_public(_get(runs, principal.workspace_id, leaderboard_id, run_id), runs)
+    doc = _get(runs, principal.workspace_id, leaderboard_id, run_id)
+    public = run_public(doc, runs)
+    audit_rate = (doc.get("eval_metadata") or {}).get("human_audit_rate")
+    if reviews is not None and audit_rate:
+        public.judge_agreement = agreement(
+            reviews, principal.workspace_id, leaderboard_id, run_id=run_id
+        )
+    return public
 
 
 def list_runs(
