@@ -27,6 +27,17 @@ locals {
         { field_path = "n", order = "ASCENDING" },
       ]
     }
+    # ReviewRepository.page: a leaderboard's review items of one status, in their shuffled
+    # order. (Its other queries are equalities only, which Firestore serves by merging the
+    # single-field indexes.)
+    review_items_by_status = {
+      collection  = "review_items"
+      query_scope = "COLLECTION"
+      fields = [
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "order_key", order = "ASCENDING" },
+      ]
+    }
     # ScheduleRepository.stalled_runs: runs of one status created before a cutoff, across
     # workspaces (collection group).
     runs_by_status_created = {

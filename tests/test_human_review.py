@@ -173,7 +173,6 @@ def test_a_judge_audited_against_people(ws, stack, hf, llm):
     """human_audit_rate sends a seeded share of judged answers to the same blind queue; the
     run does not wait; judge_agreement counts exactly what people reviewed."""
     from shared.domain.reviews import audited, review_seed
-
     from tests.standins.openai_server import StandinModel
 
     url, rows = make_dataset(hf, llm, 10)
