@@ -17,7 +17,7 @@ import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from krippendorff import alpha
@@ -37,7 +37,8 @@ class ReviewStatus(StrEnum):
 
 
 class ReviewQuery(ListQuery):
-    status: ReviewStatus = ReviewStatus.PENDING
+    # A Literal rather than the enum: query parameters are inlined in the OpenAPI document.
+    status: Literal["pending", "done"] = "pending"
 
 
 class ReviewSubmit(RequestModel):

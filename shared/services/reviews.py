@@ -58,7 +58,7 @@ def list_reviews(
     ws = principal.workspace_id
     leaderboards.require(ws, leaderboard_id)
     docs, total = reviews.page(
-        ws, leaderboard_id, status=spec.status.value, limit=spec.limit, offset=spec.offset
+        ws, leaderboard_id, status=spec.status, limit=spec.limit, offset=spec.offset
     )
     return Page(
         items=[_public(d, principal.actor) for d in docs],
