@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+import tracemalloc
 from collections.abc import Callable
 from functools import partial
 
@@ -22,7 +23,10 @@ SIZES = [  # (models, samples)
     (5, 1000),
     (5, 5000),
     (10, 5000),
+    (25, 50_000),  # issue 13's largest run: finalize's whole budget is 10 s and 512 MB
 ]
+GOAL_SECONDS = 10.0
+GOAL_MIB = 512.0
 REPEATS = 3
 
 
@@ -50,14 +54,26 @@ def best_of(fn: Callable[[], object]) -> float:
     return min(timings)
 
 
+def peak_mib(fn: Callable[[], object]) -> float:
+    """Peak memory ``fn`` allocates (numpy reports its buffers to tracemalloc)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
 def main() -> None:
-    print(f"best of {REPEATS} runs, one core")
-    print(f"{'models':>6} {'samples':>7} {'missing':>7} {'summarize':>10}")
+    print(f"best of {REPEATS} runs, one core; goal for the whole finalize: "
+          f"< {GOAL_SECONDS:g} s and < {GOAL_MIB:g} MiB at 25 x 50,000")  # fmt: skip
+    print(f"{'models':>6} {'samples':>7} {'missing':>7} {'summarize':>10} {'peak':>9}")
     for models, samples in SIZES:
         for missing in (0.0, 0.02):
             scores = make_scores(models, samples, missing=missing)
             seconds = best_of(partial(summarize, scores))
-            print(f"{models:>6} {samples:>7} {missing:>7.0%} {seconds:>9.3f}s")
+            mib = peak_mib(partial(summarize, scores))
+            print(f"{models:>6} {samples:>7} {missing:>7.0%} {seconds:>9.3f}s {mib:>6.1f}MiB")
 
     print()
     print(f"{'samples':>7} {'significantly_better':>20}")

@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from statistics import NormalDist
 
+import numpy as np
 from scipy import special
 
 WILSON = "wilson"
@@ -71,20 +72,24 @@ def t_quantile(confidence: float, df: int) -> float:
     return float(special.stdtrit(df, 1 - (1 - confidence) / 2))
 
 
-def is_binary(values: Sequence[float]) -> bool:
-    return all(v == 0.0 or v == 1.0 for v in values)
+def is_binary(values: Sequence[float] | np.ndarray) -> bool:
+    arr = np.asarray(values, dtype=float)
+    return bool(np.all((arr == 0.0) | (arr == 1.0)))
 
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, str]:
+def mean_interval(
+    values: Sequence[float] | np.ndarray, confidence: float = 0.95
+) -> tuple[float, float, str]:
     """``(low, high, method)`` for the mean of ``values`` (0-1 scores, at least one)."""
-    n = len(values)
+    arr = np.asarray(values, dtype=float)
+    n = int(arr.size)
     if n == 0:
         raise ValueError("an interval needs at least one value")
-    total = math.fsum(values)
-    if is_binary(values):
+    total = float(arr.sum())
+    if is_binary(arr):
         return (*wilson_interval(total, n, confidence), WILSON)
     mean = total / n
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    std = float(arr.std(ddof=1)) if n > 1 else 0.0
     if std == 0.0:
         clipped = min(max(total, 0.0), float(n))
         return (*wilson_interval(clipped, n, confidence), WILSON_BOUND)

@@ -124,14 +124,3 @@ def baseline_for(
         if option in model_ids:
             return str(option)
     return model_ids[0]
-
-
-def consistency(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """How often the judge's verdict changed with the order, over the pairs judged."""
-    judged = [s for s in samples if s.get("pair_inconsistent") is not None]
-    flips = sum(1 for s in judged if s["pair_inconsistent"])
-    return {
-        "pairs": len(judged),
-        "inconsistent": flips,
-        "rate": flips / len(judged) if judged else None,
-    }

@@ -5,22 +5,69 @@ Pure functions over the cells' per-sample records, so finalize stays a thin step
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from shared.domain.statistics import RANK_RULE, ModelSummary, percentile
 
 Doc = dict[str, Any]
 
 
-def model_result(summary: ModelSummary, name: str, samples: Sequence[Doc]) -> Doc:
-    """A results row. Errored samples count against ``success_rate``; ``score`` leaves them
-    (and unscored ones) out, ``score_all`` counts them as wrong, and ranks use the latter;
-    latency, tokens and cost describe the answers (a cached answer keeps its original figures,
-    so a model's cost does not depend on what happened to be cached)."""
-    answered = [s for s in samples if s.get("error") is None and s.get("output") is not None]
-    latencies = [float(s["latency_ms"]) for s in answered if s.get("latency_ms") is not None]
-    costs = [s["cost_usd"] for s in answered if s.get("cost_usd") is not None]
+def cell_summary(samples: Sequence[Doc]) -> Doc:
+    """What finalize needs of one scored cell, computed when the cell is saved: its scores in
+    sample order (None: unscored or errored), which answers are fresh (not cached), the
+    answered samples' latencies, and totals. A few numbers per sample, so finalize reads
+    summaries (a field mask), not answers."""
+    ordered = list(samples)  # in sample order, as cells keep them
+    answered = [s for s in ordered if s.get("error") is None and s.get("output") is not None]
+    costs = [float(s["cost_usd"]) for s in answered if s.get("cost_usd") is not None]
+    return {
+        "n": len(ordered),
+        "scores": [s.get("score") for s in ordered],
+        "fresh": [not s.get("cached") for s in ordered],
+        "latencies": [float(s["latency_ms"]) for s in answered if s.get("latency_ms") is not None],
+        "answered": len(answered),
+        "unscored": sum(1 for s in answered if s.get("score") is None),
+        "tokens_in": sum(int(s.get("tokens_in") or 0) for s in answered),
+        "tokens_out": sum(int(s.get("tokens_out") or 0) for s in answered),
+        "cost_usd": math.fsum(costs) if costs else None,
+        "cache_hits": sum(1 for s in ordered if s.get("cached")),
+        # Pairwise judging: pairs judged in both orders, and those whose verdict flipped.
+        "pairs": sum(1 for s in ordered if s.get("pair_inconsistent") is not None),
+        "inconsistent": sum(1 for s in ordered if s.get("pair_inconsistent")),
+    }
+
+
+def combine(parts: Sequence[Doc]) -> Doc:
+    """One model's cell summaries, in chunk order, as one."""
+    costs = [p["cost_usd"] for p in parts if p.get("cost_usd") is not None]
+    return {
+        "n": sum(int(p["n"]) for p in parts),
+        "scores": [x for p in parts for x in p["scores"]],
+        "fresh": [x for p in parts for x in p["fresh"]],
+        "latencies": [x for p in parts for x in p["latencies"]],
+        "answered": sum(int(p["answered"]) for p in parts),
+        "unscored": sum(int(p["unscored"]) for p in parts),
+        "tokens_in": sum(int(p["tokens_in"]) for p in parts),
+        "tokens_out": sum(int(p["tokens_out"]) for p in parts),
+        "cost_usd": math.fsum(costs) if costs else None,
+        "cache_hits": sum(int(p["cache_hits"]) for p in parts),
+        "pairs": sum(int(p.get("pairs") or 0) for p in parts),
+        "inconsistent": sum(int(p.get("inconsistent") or 0) for p in parts),
+    }
+
+
+def model_result(summary: ModelSummary, name: str, samples: Sequence[Doc] | Doc) -> Doc:
+    """A results row, from a model's samples or their combined cell summaries. Errored samples
+    count against ``success_rate``; ``score`` leaves them (and unscored ones) out, ``score_all``
+    counts them as wrong, and ranks use the latter; latency, tokens and cost describe the
+    answers (a cached answer keeps its original figures, so a model's cost does not depend on
+    what happened to be cached)."""
+    c = samples if isinstance(samples, dict) else cell_summary(samples)
+    latencies = np.asarray(c["latencies"], dtype=float)
     return {
         "leaderboard_model_id": summary.model_id,
         "name": name,
@@ -36,16 +83,16 @@ def model_result(summary: ModelSummary, name: str, samples: Sequence[Doc]) -> Do
         "n_all": summary.n_all,
         "ci_low_all": summary.ci_low_all,
         "ci_high_all": summary.ci_high_all,
-        "success_rate": len(answered) / len(samples) if samples else 0.0,
-        "errors": len(samples) - len(answered),
-        "unscored": sum(1 for s in answered if s.get("score") is None),
+        "success_rate": c["answered"] / c["n"] if c["n"] else 0.0,
+        "errors": c["n"] - c["answered"],
+        "unscored": c["unscored"],
         "latency_ms": {
             q: percentile(latencies, v) for q, v in (("p50", 50), ("p90", 90), ("p99", 99))
         },
-        "tokens_in": sum(int(s.get("tokens_in") or 0) for s in answered),
-        "tokens_out": sum(int(s.get("tokens_out") or 0) for s in answered),
-        "cost_usd": round(sum(costs), 10) if costs else None,
-        "cache_hits": sum(1 for s in samples if s.get("cached")),
+        "tokens_in": c["tokens_in"],
+        "tokens_out": c["tokens_out"],
+        "cost_usd": round(c["cost_usd"], 10) if c["cost_usd"] is not None else None,
+        "cache_hits": c["cache_hits"],
     }
 
 

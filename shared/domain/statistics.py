@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
+import numpy as np
 from scipy import special
 
 from shared.domain.intervals import mean_interval
@@ -52,28 +53,17 @@ class ModelSummary:
     ci_method: str | None = None  # how ci_low/ci_high were made (intervals.py)
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile (0..100) with linear interpolation between the closest ranks,
-    as numpy's default method; ``None`` for no values."""
+def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:
+    """The ``q``-th percentile (0..100), numpy's linear interpolation between the closest
+    ranks; ``None`` for no values."""
     if not 0 <= q <= 100:
         raise ValueError(f"q must be within 0..100, got {q}")
-    if any(math.isnan(v) for v in values):
-        raise ValueError("percentile of NaN is undefined")
-    if not values:
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
         return None
-    return _sorted_percentile(sorted(values), q)
-
-
-def _sorted_percentile(ordered: Sequence[float], q: float) -> float:
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    fraction = position - low
-    if fraction == 0:
-        return float(ordered[low])
-    a, b = ordered[low], ordered[low + 1]
-    # numpy's two-sided lerp: exact at both ends and monotonic in q, so a constant sample gives
-    # back exactly that constant.
-    return a + (b - a) * fraction if fraction < 0.5 else b - (b - a) * (1 - fraction)
+    if np.isnan(arr).any():
+        raise ValueError("percentile of NaN is undefined")
+    return float(np.percentile(arr, q))
 
 
 @dataclass(frozen=True)
@@ -131,23 +121,31 @@ def counted_wrong(entries: Sequence[float | None]) -> list[float]:
     return [0.0 if e is None else float(e) for e in entries]
 
 
+def as_array(entries: Sequence[float | None] | np.ndarray) -> np.ndarray:
+    """Scores as floats, ``None`` (unscored) as NaN."""
+    if isinstance(entries, np.ndarray):
+        return entries.astype(float, copy=False)
+    return np.array([np.nan if e is None else e for e in entries], dtype=float)
+
+
+def _stats_of(diffs: np.ndarray) -> PairedStats:
+    return PairedStats(int(diffs.size), float(diffs.sum()), float(np.dot(diffs, diffs)))
+
+
 def paired_stats(
-    challenger: Sequence[float | None],
-    incumbent: Sequence[float | None],
+    challenger: Sequence[float | None] | np.ndarray,
+    incumbent: Sequence[float | None] | np.ndarray,
     include: Sequence[bool] | None = None,
 ) -> PairedStats:
     """Differences over every sample (unscored counted as wrong), or over those ``include``
     marks (the caller leaves out samples whose answers add no evidence, e.g. cached ones)."""
-    if len(challenger) != len(incumbent):
-        raise ValueError(f"{len(challenger)} challenger entries but {len(incumbent)} incumbent")
-    diffs = [
-        a - b
-        for position, (a, b) in enumerate(
-            zip(counted_wrong(challenger), counted_wrong(incumbent), strict=True)
-        )
-        if include is None or include[position]
-    ]
-    return PairedStats(len(diffs), math.fsum(diffs), math.fsum(d * d for d in diffs))
+    a, b = as_array(challenger), as_array(incumbent)
+    if a.size != b.size:
+        raise ValueError(f"{a.size} challenger entries but {b.size} incumbent")
+    diffs = np.nan_to_num(a, nan=0.0) - np.nan_to_num(b, nan=0.0)
+    if include is not None:
+        diffs = diffs[np.asarray(include, dtype=bool)]
+    return _stats_of(diffs)
 
 
 def holm(p_values: Mapping[str, float], alpha: float) -> dict[str, bool]:
@@ -169,32 +167,48 @@ def holm_threshold(rank: int, m: int, alpha: float) -> float:
     return alpha / (m - rank)
 
 
-def _check(scores: Mapping[str, Sequence[float | None]], confidence: float) -> int:
+def _check(scores: Mapping[str, Sequence[float | None]], confidence: float) -> np.ndarray:
+    """The scores as a (models x samples) matrix, NaN for unscored; raises ValueError for
+    mismatched lengths, non-finite scores or an out-of-range confidence."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence}")
     lengths = {len(entries) for entries in scores.values()}
     if len(lengths) > 1:
         raise ValueError(f"every model needs one entry per sample; got lengths {sorted(lengths)}")
-    for model_id, entries in scores.items():
-        for position, entry in enumerate(entries):
-            if entry is not None and not math.isfinite(entry):
-                raise ValueError(f"{model_id}: sample {position} is {entry}, not a finite score")
-    return lengths.pop() if lengths else 0
+    rows = [as_array(entries) for entries in scores.values()]
+    for model_id, row in zip(scores, rows, strict=True):
+        bad = np.isinf(row) | (np.isnan(row) & ~_unscored(scores[model_id], row))
+        if bad.any():
+            position = int(np.argmax(bad))
+            raise ValueError(
+                f"{model_id}: sample {position} is {row[position]}, not a finite score"
+            )
+    n = lengths.pop() if lengths else 0
+    return np.vstack(rows) if rows else np.zeros((0, n))
 
 
-def _summary(model_id: str, entries: Sequence[float | None], confidence: float) -> ModelSummary:
-    scored = [float(e) for e in entries if e is not None]
-    n = len(scored)
-    n_all = len(entries)
-    everything = counted_wrong(entries)
-    score_all = math.fsum(everything) / n_all if n_all else None
+def _unscored(entries: Sequence[float | None] | np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Where ``entries`` held None (a NaN given as a score is an error, not unscored)."""
+    if isinstance(entries, np.ndarray):
+        nan: np.ndarray = np.isnan(row)
+        return nan
+    mask: np.ndarray = np.fromiter((e is None for e in entries), dtype=bool, count=len(entries))
+    return mask
+
+
+def _summary(model_id: str, row: np.ndarray, confidence: float) -> ModelSummary:
+    scored = row[~np.isnan(row)]
+    n = int(scored.size)
+    n_all = int(row.size)
+    everything = np.nan_to_num(row, nan=0.0)
+    score_all = float(everything.mean()) if n_all else None
     low_all, high_all, _ = mean_interval(everything, confidence) if n_all else (None, None, None)
     if n == 0:
         return ModelSummary(
             model_id, None, None, 0, None, None, 0, score_all, n_all, low_all, high_all, None
         )
-    mean = math.fsum(scored) / n
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in scored) / (n - 1)) if n > 1 else 0.0
+    mean = float(scored.mean())
+    std = float(scored.std(ddof=1)) if n > 1 else 0.0
     low, high, method = mean_interval(scored, confidence)
     return ModelSummary(
         model_id, mean, std, n, low, high, 0, score_all, n_all, low_all, high_all, method
@@ -202,16 +216,25 @@ def _summary(model_id: str, entries: Sequence[float | None], confidence: float) 
 
 
 def paired_ranks(
-    scores: Mapping[str, Sequence[float | None]], *, alpha: float = FAMILY_ALPHA
+    scores: Mapping[str, Sequence[float | None]],
+    *,
+    alpha: float = FAMILY_ALPHA,
+    matrix: np.ndarray | None = None,
 ) -> dict[str, int]:
     """Rank = 1 + the number of models that beat this one: a pair is decided by a two-sided
     paired t-test (unscored counted as wrong), with Holm's correction over all pairs at
-    ``alpha``. Models never scored share the last rank, 1 + the number of scored models."""
-    ranked = [m for m, entries in scores.items() if any(e is not None for e in entries)]
+    ``alpha``. Models never scored share the last rank, 1 + the number of scored models.
+
+    Vectorised: every pair's differences are one numpy subtraction over the samples."""
+    ids = list(scores)
+    grid = matrix if matrix is not None else np.vstack([as_array(scores[m]) for m in ids])
+    row_of = {m: i for i, m in enumerate(ids)}
+    ranked = [m for m in ids if not np.isnan(grid[row_of[m]]).all()]
+    wrong = np.nan_to_num(grid, nan=0.0)
     p_values: dict[str, float] = {}
     winners: dict[str, tuple[str, str]] = {}
     for a, b in combinations(sorted(ranked), 2):
-        forward = paired_stats(scores[a], scores[b])
+        forward = _stats_of(wrong[row_of[a]] - wrong[row_of[b]])
         backward = PairedStats(forward.n, -forward.total, forward.total_sq)
         key = f"{a}\x00{b}"
         p_values[key] = min(1.0, 2 * min(forward.p_value(), backward.p_value()))
@@ -231,11 +254,11 @@ def summarize(
     """Scores, intervals and paired-Holm ranks of every model, ordered by rank, then
     ``score_all`` descending, then model id. Raises ``ValueError`` when the sequences differ in
     length, a score is not finite, or ``confidence`` is out of range."""
-    _check(scores, confidence)
-    ranks = paired_ranks(scores)
+    grid = _check(scores, confidence)
+    ranks = paired_ranks(scores, matrix=grid)
     summaries = [
-        replace(_summary(model_id, entries, confidence), rank=ranks[model_id])
-        for model_id, entries in scores.items()
+        replace(_summary(model_id, grid[i], confidence), rank=ranks[model_id])
+        for i, model_id in enumerate(scores)
     ]
     summaries.sort(
         key=lambda s: (s.rank, -(s.score_all if s.score_all is not None else -1.0), s.model_id)

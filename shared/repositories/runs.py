@@ -275,6 +275,14 @@ class RunRepository:
             )
         return [d.to_dict() or {} for d in query.stream()]
 
+    def cell_summaries(self, ws: str, lb_id: str, run_id: str) -> list[Doc]:
+        """Every cell's model, chunk, state and summary, without its answers (a field mask:
+        finalize reads a few numbers per sample, not the outputs)."""
+        query = self._cells(ws, lb_id, run_id).select(
+            ["leaderboard_model_id", "chunk", "state", "summary"]
+        )
+        return [d.to_dict() or {} for d in query.stream()]
+
     def cell_states(self, ws: str, lb_id: str, run_id: str) -> dict[tuple[str, int], str]:
         """(model, chunk) -> state of every cell written, without reading their samples."""
         query = self._cells(ws, lb_id, run_id).select(["leaderboard_model_id", "chunk", "state"])

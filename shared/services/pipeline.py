@@ -44,13 +44,13 @@ from shared.domain.pairwise import (
     PAIRWISE_PARAMETERS,
     build_pairwise_messages,
     combine,
-    consistency,
     parse_pairwise_verdict,
 )
 from shared.domain.promotion import Decision
 from shared.domain.promotion import decide as decide_promotion
 from shared.domain.promotion import settings_from as promotion_settings
-from shared.domain.results import freshness, model_result
+from shared.domain.results import cell_summary, model_result
+from shared.domain.results import combine as combine_parts
 from shared.domain.reviews import (
     audited,
     human_score,
@@ -753,21 +753,17 @@ class Pipeline:
         waits_in = RunStatus.AWAITING_REVIEW if human else RunStatus.RUNNING
         if run is None or run["status"] != waits_in:
             return
-        cells = self.runs.cells(ref.workspace_id, ref.leaderboard_id, ref.run_id)
         done_state = CellState.ANSWERED if human else CellState.SCORED
+        # Judged and exact runs read each cell's summary (made when it was scored), not its
+        # answers; a human run reads the answers, to score them by their reviews.
+        cells = (
+            self.runs.cells(ref.workspace_id, ref.leaderboard_id, ref.run_id)
+            if human
+            else self.runs.cell_summaries(ref.workspace_id, ref.leaderboard_id, ref.run_id)
+        )
         if sum(1 for c in cells if c["state"] == done_state) < run["plan"]["cells_total"]:
             return  # early: the last cell to be scored enqueues this again
-        per_model: dict[str, list[Doc]] = {m: [] for m in run["model_ids"]}
-        for c in sorted(cells, key=lambda c: c["chunk"]):
-            per_model[c["leaderboard_model_id"]].extend(
-                sorted((dict(s) for s in c["samples"]), key=lambda s: s["index"])
-            )
         extra: Doc = {}
-        if run.get("pairwise"):
-            baseline = run["pairwise"]["baseline"]
-            extra["judge_consistency"] = consistency(
-                [s for m, samples in per_model.items() if m != baseline for s in samples]
-            )
         if human:
             assert self.reviews is not None
             items = self.reviews.for_run(
@@ -776,23 +772,49 @@ class Pipeline:
             if any(it["status"] != "done" for it in items):
                 return  # early: the review that completes the last item enqueues this again
             given = {(it["leaderboard_model_id"], it["index"]): it["reviews"] for it in items}
-            for m, samples in per_model.items():
-                for sample in samples:
-                    sample["score"] = human_score(given.get((m, sample["index"])) or {})
+            for c in cells:
+                c["summary"] = cell_summary(
+                    [
+                        {**sample, "score": human_score(
+                            given.get((c["leaderboard_model_id"], sample["index"])) or {}
+                        )}
+                        for sample in c["samples"]
+                    ]
+                )  # fmt: skip
             extra["review"] = {
                 **(run.get("review") or {}),
                 "reviewed": len(items),
                 "agreement": reviewers_agreement(items),
             }
-        scores = {m: [s.get("score") for s in samples] for m, samples in per_model.items()}
+        parts: dict[str, list[Doc]] = {m: [] for m in run["model_ids"]}
+        for c in sorted(cells, key=lambda c: c["chunk"]):
+            summary = c.get("summary")
+            if summary is None:  # a cell scored before summaries existed: read it whole
+                whole = self.runs.get_cell(
+                    ref.workspace_id, ref.leaderboard_id, ref.run_id,
+                    cell_id(c["leaderboard_model_id"], c["chunk"]),
+                ) or {}  # fmt: skip
+                summary = cell_summary(whole.get("samples") or [])
+            parts[c["leaderboard_model_id"]].append(summary)
+        combined = {m: combine_parts(p) for m, p in parts.items()}
+        if run.get("pairwise"):
+            baseline = run["pairwise"]["baseline"]
+            pairs = sum(c["pairs"] for m, c in combined.items() if m != baseline)
+            flips = sum(c["inconsistent"] for m, c in combined.items() if m != baseline)
+            extra["judge_consistency"] = {
+                "pairs": pairs,
+                "inconsistent": flips,
+                "rate": flips / pairs if pairs else None,
+            }
+        scores = {m: c["scores"] for m, c in combined.items()}
         summaries = summarize(scores)
         results = [
-            model_result(s, run["models"][s.model_id]["name"], per_model[s.model_id])
+            model_result(s, run["models"][s.model_id]["name"], combined[s.model_id])
             for s in summaries
         ]
         strategy = run.get("chosen_model_strategy") or ChosenModelStrategy.MANUAL
         previous = run.get("chosen_at_start")
-        fresh = {m: freshness(samples) for m, samples in per_model.items()}
+        fresh = {m: c["fresh"] for m, c in combined.items()}
         settings = promotion_settings(run.get("eval_metadata"))
         decided: list[Decision] = []
 
@@ -1071,6 +1093,8 @@ class Pipeline:
             "samples": [results[i] for i in sorted(results)],
             "updated_at": self.clock(),
         }
+        if state == CellState.SCORED:
+            cell["summary"] = cell_summary([results[i] for i in sorted(results)])
         saved = self.runs.save_cell(
             ref.workspace_id,
             ref.leaderboard_id,
