@@ -85,8 +85,12 @@ fuzz: $(STAMP)
 	PODIUM_FUZZ_MAX_EXAMPLES=$${FUZZ_EXAMPLES:-100} PODIUM_FUZZ_SEED=$${FUZZ_SEED:-20261123} \
 		$(PY) -m pytest tests/test_schemathesis.py -s -q
 
+## Benchmarks against their goals: throughput beside promptfoo, the statistics, finalize
+## (BENCH_LARGE=1: finalize at 25 models x 50,000 samples, a few minutes of set-up).
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_throughput
+	$(PY) -m benchmarks.bench_statistics
+	$(PY) -m benchmarks.bench_finalize $${BENCH_LARGE:+--large}
 
 clean:
 	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache node_modules
