@@ -636,3 +636,27 @@ def test_judge_behaviour_is_pluggable(standin, client, sleep):
 
     assert text == '{"score": 7}'
     assert seen[0][0]["content"].startswith("Question: Q1")
+
+
+def test_latency_counts_from_when_the_request_is_sent_not_the_wait_for_a_connection(sleep):
+    """Three calls through a pool of one connection to a model that takes 0.4 s: the last
+    waits about 0.8 s for the connection, but its latency is the model's, not the wait."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with (
+        OpenAIStandin([StandinModel("acme/slow", latency_ms=400)], dataset=DATASET) as server,
+        httpx.Client(trust_env=False, limits=httpx.Limits(max_connections=1)) as pool_of_one,
+    ):
+        provider = make(server, pool_of_one, sleep, model="acme/slow")
+        started = time.perf_counter()
+
+        def call(q: str) -> tuple[float, float]:
+            completion = provider.complete(ask(q))
+            return completion.latency_ms, (time.perf_counter() - started) * 1000
+
+        with ThreadPoolExecutor(3) as threads:
+            outcomes = list(threads.map(call, ["Q1", "Q2", "Q3"]))
+    walls = sorted(w for _, w in outcomes)
+    assert walls[-1] >= 1150  # the last one waited for the two before it
+    # Each latency is one model call (0.4 s and loopback), never the queueing.
+    assert all(380 <= latency < 1000 for latency, _ in outcomes), outcomes

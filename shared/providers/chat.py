@@ -150,6 +150,14 @@ class OpenAICompatibleProvider:
     def _attempt(self, body: dict[str, Any]) -> Completion:
         self._check_url()
         started = time.perf_counter()
+        sent: list[float] = []
+
+        def trace(event: str, _info: dict[str, Any]) -> None:
+            # httpcore's trace hook: the moment the request's headers go out, after any wait
+            # for a pooled connection and any connect. The model's latency starts there.
+            if not sent and event.endswith("send_request_headers.started"):
+                sent.append(time.perf_counter())
+
         try:
             with self._client.stream(
                 "POST",
@@ -162,11 +170,12 @@ class OpenAICompatibleProvider:
                 # A redirected POST turns into a GET in httpx, and a redirect could lead
                 # anywhere the URL check never saw: treat it as an error instead.
                 follow_redirects=False,
+                extensions={"trace": trace},
             ) as response:
                 raw = self._read(response)
         except httpx.HTTPError as exc:
             raise error_from_transport(exc, what=f"POST {self._shown}") from exc
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        latency_ms = (time.perf_counter() - (sent[0] if sent else started)) * 1000.0
         if not 200 <= response.status_code < 300:
             raise self._status_error(response, raw)
         return self._parse(raw, latency_ms)
