@@ -9,7 +9,8 @@ Paths (under ``workspaces/{ws}/leaderboards/{lb}``)::
     workspaces/{ws}/response_cache/{key}     one model answer, with an expiry
 
 Per-sample data lives in cells and chunks, never in the run document (Firestore sustains about
-one write per second per document); the run's progress is an aggregation over its cells.
+one write per second per document); the run's progress is counted in a few shard documents
+(``runs/{run}/progress/{i}``), each scored cell once, in the commit that scores it.
 
 Cells are written only under a lease (``claim_cell``, ``save_cell``): a task claims the cell in
 the state it expects, works while renewing the lease, and saves only if the lease is still its
@@ -19,6 +20,7 @@ overwrite a cell that has moved on (a late ``infer`` must never touch a ``scored
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 from datetime import datetime
@@ -26,7 +28,6 @@ from typing import Any, Literal, NamedTuple
 
 from google.api_core.exceptions import AlreadyExists, FailedPrecondition
 from google.cloud import firestore
-from google.cloud.firestore_v1 import aggregation
 
 from shared.domain.errors import Conflict, NotFound, TransientFailure
 from shared.domain.runs import ACTIVE_STATUSES, CellState
@@ -45,6 +46,12 @@ class Claim(NamedTuple):
     outcome: Literal["claimed", "done", "busy"]
     cell: Doc | None
     wait: float = 0.0
+
+
+# Scored cells are counted in this many counter documents per run, spread by cell id: each
+# takes well under Firestore's sustained write rate even when every task of a run finishes
+# at once, and progress is that many reads.
+PROGRESS_SHARDS = 8
 
 
 class RunRepository:
@@ -229,26 +236,52 @@ class RunRepository:
     ) -> bool:
         """Replace the cell with ``cell`` (the lease goes) if ``owner`` still holds its lease;
         False when the lease was lost (it lapsed and another delivery took over, whose result
-        then stands)."""
+        then stands). A cell saved scored also counts in the run's progress, in the same
+        atomic commit: a cell is scored once (no claim takes a scored cell), so the count is
+        exact under duplicate delivery."""
         replace = {
             **cell,
             "lease_owner": firestore.DELETE_FIELD,
             "lease_until": firestore.DELETE_FIELD,
         }
-        return self._while_ours(ws, lb_id, run_id, cell_id, owner, replace)
+        counted = None
+        if cell.get("state") == CellState.SCORED:
+            counted = (
+                self._progress_shard(ws, lb_id, run_id, cell_id),
+                {"cells": firestore.Increment(1), "samples": firestore.Increment(int(cell["n"]))},
+            )
+        return self._while_ours(ws, lb_id, run_id, cell_id, owner, replace, also=counted)
+
+    def _progress_shard(self, ws: str, lb_id: str, run_id: str, cell_id: str) -> Any:
+        shard = int(hashlib.sha256(cell_id.encode()).hexdigest(), 16) % PROGRESS_SHARDS
+        return self._runs(ws, lb_id).document(run_id).collection("progress").document(str(shard))
 
     def _while_ours(
-        self, ws: str, lb_id: str, run_id: str, cell_id: str, owner: str, fields: Doc
+        self,
+        ws: str,
+        lb_id: str,
+        run_id: str,
+        cell_id: str,
+        owner: str,
+        fields: Doc,
+        also: tuple[Any, Doc] | None = None,
     ) -> bool:
         """Write ``fields`` to the cell if ``owner`` holds its lease, conditionally on the cell
-        being as read; False if the lease is not (or no longer) ``owner``'s."""
+        being as read (with ``also``, a merge into another document in the same commit); False
+        if the lease is not (or no longer) ``owner``'s."""
         ref = self._cell_ref(ws, lb_id, run_id, cell_id)
         for _ in range(CONDITIONAL_ATTEMPTS):
             snap = ref.get()
             if not snap.exists or (snap.to_dict() or {}).get("lease_owner") != owner:
                 return False
             try:
-                ref.update(fields, option=self._if_unchanged(snap))
+                if also is None:
+                    ref.update(fields, option=self._if_unchanged(snap))
+                else:
+                    batch = self._db.batch()
+                    batch.update(ref, fields, option=self._if_unchanged(snap))
+                    batch.set(also[0], also[1], merge=True)
+                    batch.commit()
                 return True
             except FailedPrecondition:
                 continue
@@ -299,16 +332,17 @@ class RunRepository:
         return int(query.count().get()[0][0].value)
 
     def progress(self, ws: str, lb_id: str, run_id: str) -> tuple[int, int]:
-        """(scored cells, scored samples): two aggregations, no document reads."""
-        query = self._cells(ws, lb_id, run_id).where(
-            filter=firestore.FieldFilter("state", "==", CellState.SCORED.value)
-        )
-        agg = aggregation.AggregationQuery(query)
-        agg.count(alias="cells")
-        agg.sum("n", alias="samples")
-        row: Any = agg.get()[0]
-        values = {a.alias: a.value for a in row}
-        return int(values.get("cells") or 0), int(values.get("samples") or 0)
+        """(scored cells, scored samples): the run's counter shards, ``PROGRESS_SHARDS`` reads
+        whatever the number of cells (a count over the cells grew with them, once per task)."""
+        run_ref = self._runs(ws, lb_id).document(run_id)
+        refs = [run_ref.collection("progress").document(str(i)) for i in range(PROGRESS_SHARDS)]
+        cells = samples = 0
+        for snap in self._db.get_all(refs):
+            if snap.exists:
+                d = snap.to_dict() or {}
+                cells += int(d.get("cells") or 0)
+                samples += int(d.get("samples") or 0)
+        return cells, samples
 
     # --- dataset versions ---------------------------------------------------------------
     def get_version(self, ws: str, lb_id: str, version_id: str) -> Doc | None:
