@@ -33,7 +33,7 @@ from shared.domain.scoring import ExactOptions, exact_score
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / ".local" / "demo"
-SLOTS = 4  # per model server; SAMPLE_CONCURRENCY is set to match, so latency is not queueing
+SLOTS = 4  # per model server; PROVIDER_CONCURRENCY is set to match, so latency is not queueing
 
 _TASK: dict[str, Any] = {
     "system_prompt": "Answer with the number only.\n\n{input}",
@@ -75,7 +75,7 @@ CANDIDATES: list[tuple[str, dict[str, Any]]] = [
 def main() -> int:
     once = os.environ.get("DEMO_ONCE") == "1"
     LOGS.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("SAMPLE_CONCURRENCY", str(SLOTS))
+    os.environ.setdefault("PROVIDER_CONCURRENCY", str(SLOTS))
     with ExitStack() as stack:
         host = DatasetHost(DEMO_REPO, DEMO_DATA).start()
         stack.callback(host.stop)

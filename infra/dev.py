@@ -32,7 +32,7 @@ from infra.model_servers import SMOLLM2_135M, ModelServer
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DATA = ROOT / "infra" / "demo_data"
 DEMO_REPO = "podium/demo"  # the dataset repository the shipped files appear as
-MODEL_SLOTS = 4  # the model server's slots; SAMPLE_CONCURRENCY defaults to match
+MODEL_SLOTS = 4  # the model server's slots; PROVIDER_CONCURRENCY defaults to match
 
 
 def _defaults() -> None:
@@ -171,7 +171,7 @@ def main() -> int:
         stack.callback(data.stop)
         # Offline by default, like the emulator; HF_ENDPOINT=https://huggingface.co for the Hub.
         os.environ.setdefault("HF_ENDPOINT", data.endpoint)
-        os.environ.setdefault("SAMPLE_CONCURRENCY", str(MODEL_SLOTS))
+        os.environ.setdefault("PROVIDER_CONCURRENCY", str(MODEL_SLOTS))
         model = stack.enter_context(
             ModelServer(
                 SMOLLM2_135M, port=_port("PODIUM_MODEL_PORT"), slots=MODEL_SLOTS, log_dir=logs

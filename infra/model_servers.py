@@ -9,7 +9,7 @@ stopped with the stack. It speaks OpenAI's chat completions at ``base_url`` (``â
 
 ``-t 1``: one thread per server. Measured here, two servers at two threads each beside Podium
 ran three times slower than at one, on two cores. ``-np`` (slots) bounds the requests decoded
-at once; a candidate's SAMPLE_CONCURRENCY above it would measure queueing as latency. ``-n``
+at once; a PROVIDER_CONCURRENCY above it would measure queueing as latency. ``-n``
 caps any one reply (a request's own ``max_tokens`` may ask for less): a small model sometimes
 never closes a string, and without a cap such a reply runs on to the end of its slot's context,
 holding a slot and the CPU for tens of seconds.

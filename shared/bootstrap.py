@@ -19,6 +19,7 @@ from shared.domain.auth import Principal
 from shared.domain.clock import Clock, utcnow
 from shared.http.api import Call, Reply, Route
 from shared.identity import FirebaseIdentity
+from shared.providers.budget import CallBudget
 from shared.providers.chat import ChatProvider
 from shared.providers.factory import Endpoint, ProviderFactory
 from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
@@ -130,12 +131,19 @@ class Container:
         """One pooled client for every outbound call of this instance. trust_env is off: a
         proxy variable in the environment must not silently reroute model traffic."""
         s = self.settings
-        size = s.sample_concurrency * 4
+        # No cap on connections: the call budget (one per provider) bounds model calls in
+        # flight, and a pool cap below it would make calls queue for a connection instead.
         return httpx.Client(
             trust_env=False,
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=s.provider_concurrency * 2
+            ),
         )
+
+    @cached_property
+    def call_budget(self) -> CallBudget:
+        return CallBudget(self.settings.provider_concurrency)
 
     @cached_property
     def providers(self) -> ProviderFactory:
@@ -228,9 +236,9 @@ class Container:
             reviews=self.reviews,
             secrets=self.secrets,
             clock=self.clock,
+            budget=self.call_budget,
             config=PipelineConfig(
                 chunk_size=s.run_chunk_size,
-                sample_concurrency=s.sample_concurrency,
                 output_max_chars=s.output_max_chars,
                 cache_ttl=timedelta(hours=s.response_cache_ttl_hours),
                 lease=timedelta(seconds=s.run_lease_seconds),

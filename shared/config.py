@@ -89,8 +89,10 @@ class Settings(BaseSettings):
     # chunks are cut by bytes too). At most 200, so every answer keeps a useful share of its
     # cell document (shared/domain/runs.py, output_budget).
     run_chunk_size: int = Field(default=50, ge=1, le=200)
-    # Concurrent model calls inside one task.
-    sample_concurrency: int = Field(default=8, ge=1, le=64)
+    # Model calls in flight per provider (host) in one instance, shared by all of its tasks
+    # (shared/providers/budget.py). Cloud Run serves several tasks at once per instance; each
+    # streams its chunk through this budget.
+    provider_concurrency: int = Field(default=64, ge=1, le=512)
     provider_timeout_seconds: float = Field(default=60.0, gt=0)
     # Retries inside one call (short blips); longer outages go back to the queue as a 503.
     provider_max_retries: int = Field(default=2, ge=0, le=10)

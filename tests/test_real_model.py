@@ -18,8 +18,8 @@ from shared.domain.scoring import ExactOptions, exact_score
 from tests.conftest import create_leaderboard
 from tests.test_runs import run_to_end
 
-# Five sums, one chunk (RUN_CHUNK_SIZE=5): all calls of the run go to the server at once, and
-# SAMPLE_CONCURRENCY (4) does not exceed its slots (4).
+# Five sums, one chunk (RUN_CHUNK_SIZE=5): all calls of the run go to the server at once (the
+# suite's PROVIDER_CONCURRENCY is 8; the server decodes 4 and queues the fifth).
 ROWS = [("2 + 3", "5"), ("4 + 4", "8"), ("10 + 1", "11"), ("7 - 2", "5"), ("3 + 6", "9")]
 PROMPT = "Answer with the number only.\n\nWhat is {input}?"
 EVAL = {"extract_regex": r"(-?\d+)"}

@@ -629,18 +629,22 @@ def test_custom_and_registered_endpoints_send_their_auth(ws, stack, hf, llm):
     }
 
 
-def test_samples_within_a_task_run_concurrently_but_bounded(ws, stack, hf, llm):
+def test_calls_in_flight_fill_the_providers_budget_across_tasks_and_never_exceed_it(
+    ws, stack, hf, llm
+):
     import threading
 
     url, _ = make_dataset(hf, llm, 10)
     lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
-    slow = model(llm, 1.0, latency_ms=100)
-    add_openrouter(ws, lb["id"], slow)
+    slow = [model(llm, 1.0, latency_ms=300), model(llm, 0.5, latency_ms=300)]
+    for m in slow:
+        add_openrouter(ws, lb["id"], m)
+    names = [m.name.encode() for m in slow]
     lock, state = threading.Lock(), {"now": 0, "max": 0}
     original = llm.handle
 
     def counting(request):
-        if slow.name.encode() not in request.body:
+        if not any(name in request.body for name in names):
             return original(request)
         with lock:
             state["now"] += 1
@@ -653,11 +657,11 @@ def test_samples_within_a_task_run_concurrently_but_bounded(ws, stack, hf, llm):
 
     llm.handle = counting
     try:
-        run = run_to_end(ws, stack, lb["id"])
+        run = run_to_end(ws, stack, lb["id"], {"use_cache": False})
     finally:
         llm.handle = original
     assert run["status"] == "completed"
-    # Two chunks of 5 may run at once (queue concurrency), each with at most
-    # SAMPLE_CONCURRENCY (4) calls in flight.
-    settings = ws.container.settings
-    assert 1 < state["max"] <= settings.sample_concurrency * 2
+    # Four tasks of five calls (two models, chunks of 5) run at once and share one budget
+    # for the provider: exactly PROVIDER_CONCURRENCY (8) calls in flight at the peak, where
+    # per-task pools would have allowed 20.
+    assert state["max"] == ws.container.settings.provider_concurrency == 8

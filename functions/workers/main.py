@@ -201,7 +201,7 @@ def improve(call: Call) -> Reply:
             chunk_size=c.settings.run_chunk_size,
             providers=c.providers_for(p.workspace_id),
             fetch_dataset=c.fetch_dataset,
-            concurrency=c.settings.sample_concurrency,
+            budget=c.call_budget,
             ws=p.workspace_id,
             lb_id=p.leaderboard_id,
             request_id=p.request_id or f"task-{p.leaderboard_id}",

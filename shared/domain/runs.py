@@ -30,11 +30,12 @@ AUTO_LIMIT_ROWS = 1000
 # own name (what these budgets measure is the JSON of the values, a close upper bound).
 CHUNK_MAX_BYTES = 768 * 1024
 CELL_MAX_BYTES = 768 * 1024
-# What one sample's record in a cell holds besides the answer: the error (cut to
-# ERROR_MAX_BYTES), the judge's reason (cut to REASON_MAX_BYTES), numbers and flags.
+# What one sample's record in a cell holds besides the answer: the judge's reason or its error
+# (one or the other, cut to REASON_MAX_BYTES / ERROR_MAX_BYTES), numbers and flags. A call's
+# own error takes the answer's place (a sample with an error has no output).
 ERROR_MAX_BYTES = 1000
 REASON_MAX_BYTES = 1000
-SAMPLE_OVERHEAD_BYTES = ERROR_MAX_BYTES + REASON_MAX_BYTES + 500
+SAMPLE_OVERHEAD_BYTES = max(ERROR_MAX_BYTES, REASON_MAX_BYTES) + 500
 # The smallest answer budget a sample may get; settings that would go below it are refused at
 # start (shared/config.py), so every chunk fits its cell.
 MIN_OUTPUT_BYTES = 1000
@@ -126,6 +127,38 @@ def cache_key(
         "messages": messages,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def chunk_cache_id(material: Any) -> str:
+    """The response-cache document of one chunk's calls: ``material`` names them all (the
+    call's identity and the chunk's inputs, or the calls' keys), so the same chunk of the same
+    calls finds it again in any run. Entries inside are still matched by each call's own
+    ``cache_key``."""
+    digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+    return f"chunk-{digest}"
+
+
+def infer_cache_material(
+    *, provider: str, endpoint: str | None, model: str | None,
+    parameters: dict[str, Any] | None, prompts: dict[str, Any], inputs: str,
+) -> dict[str, Any]:  # fmt: skip
+    """What names an inference chunk's cache document: what ``cache_key`` takes, with the
+    prompt templates and the chunk's ``inputs_digest`` in place of every sample's messages (so
+    it is one hash per chunk, cheap enough to look a whole run up before fanning out)."""
+    return {
+        "provider": provider,
+        "endpoint": endpoint,
+        "model": model,
+        "parameters": {k: v for k, v in (parameters or {}).items() if k not in CALL_OPTIONS},
+        "prompts": {k: prompts.get(k) for k in ("system_prompt", "model_prompt")},
+        "inputs": inputs,
+    }
+
+
+def inputs_digest(samples: Sequence[dict[str, Any]]) -> str:
+    """A chunk's inputs, in order, as one hash (kept on the chunk when a version is pinned)."""
+    material = "\x00".join(str(s["input"]) for s in samples)
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def select_rows(rows: Sequence[Any], *, schedule: dict[str, Any] | None, seed: str) -> list[Any]:

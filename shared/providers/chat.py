@@ -69,6 +69,9 @@ class Completion:
 
 
 class ChatProvider(Protocol):
+    # The URL calls go to: its host names the call budget they draw on (budget.py).
+    endpoint: str
+
     def complete(self, request: ChatRequest) -> Completion: ...
 
 

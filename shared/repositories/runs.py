@@ -6,7 +6,7 @@ Paths (under ``workspaces/{ws}/leaderboards/{lb}``)::
     runs/{run}/cells/{lm}__{chunk}           outputs, scores, latency, tokens, cost of one chunk
     dataset_versions/{v}                     where the data came from, counts, bad rows
     dataset_versions/{v}/chunks/{i}          the samples, ``run_chunk_size`` per document
-    workspaces/{ws}/response_cache/{key}     one model answer, with an expiry
+    workspaces/{ws}/response_cache/{key}     a chunk's answers from one model, with an expiry
 
 Per-sample data lives in cells and chunks, never in the run document (Firestore sustains about
 one write per second per document); the run's progress is counted in a few shard documents
@@ -21,6 +21,7 @@ overwrite a cell that has moved on (a late ``infer`` must never touch a ``scored
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 from datetime import datetime
@@ -30,7 +31,7 @@ from google.api_core.exceptions import AlreadyExists, FailedPrecondition
 from google.cloud import firestore
 
 from shared.domain.errors import Conflict, NotFound, TransientFailure
-from shared.domain.runs import ACTIVE_STATUSES, CellState
+from shared.domain.runs import ACTIVE_STATUSES, CellState, inputs_digest
 from shared.repositories.base import Doc, leaderboard_ref, page, transact
 
 RunCheck = Callable[[Doc, Doc | None], None]
@@ -52,6 +53,10 @@ class Claim(NamedTuple):
 # takes well under Firestore's sustained write rate even when every task of a run finishes
 # at once, and progress is that many reads.
 PROGRESS_SHARDS = 8
+# One commit of cells created together: under Firestore's 10 MiB and 500 writes per request,
+# with the progress shards' writes beside them.
+BATCH_MAX_BYTES = 6 * 1024 * 1024
+BATCH_MAX_CELLS = 400
 
 
 class RunRepository:
@@ -253,7 +258,9 @@ class RunRepository:
         return self._while_ours(ws, lb_id, run_id, cell_id, owner, replace, also=counted)
 
     def _progress_shard(self, ws: str, lb_id: str, run_id: str, cell_id: str) -> Any:
-        shard = int(hashlib.sha256(cell_id.encode()).hexdigest(), 16) % PROGRESS_SHARDS
+        return self._progress_ref(ws, lb_id, run_id, _shard(cell_id))
+
+    def _progress_ref(self, ws: str, lb_id: str, run_id: str, shard: int) -> Any:
         return self._runs(ws, lb_id).document(run_id).collection("progress").document(str(shard))
 
     def _while_ours(
@@ -358,7 +365,8 @@ class RunRepository:
         batch = self._db.batch()
         for i, samples in enumerate(chunks):
             batch.set(
-                ref.collection("chunks").document(f"{i:05d}"), {"index": i, "samples": samples}
+                ref.collection("chunks").document(f"{i:05d}"),
+                {"index": i, "samples": samples, "inputs_sha256": inputs_digest(samples)},
             )
             if (i + 1) % 20 == 0:  # stay far under the 10 MiB request limit
                 batch.commit()
@@ -367,6 +375,18 @@ class RunRepository:
         # The same content pinned by an earlier run is identical by construction.
         with suppress(AlreadyExists):
             ref.create(meta)
+
+    def chunk_digests(self, ws: str, lb_id: str, version_id: str) -> dict[int, str]:
+        """Chunk index -> its inputs' digest, without reading the samples (a field mask); a
+        chunk pinned before digests were kept is read whole."""
+        chunks = self._versions(ws, lb_id).document(version_id).collection("chunks")
+        digests: dict[int, str] = {}
+        for snap in chunks.select(["index", "inputs_sha256"]).stream():
+            d = snap.to_dict() or {}
+            digests[int(d["index"])] = d.get("inputs_sha256") or inputs_digest(
+                self.get_chunk(ws, lb_id, version_id, int(d["index"]))
+            )
+        return digests
 
     def get_chunk(self, ws: str, lb_id: str, version_id: str, chunk: int) -> list[Doc]:
         snap = (
@@ -382,21 +402,87 @@ class RunRepository:
         return samples
 
     # --- response cache -----------------------------------------------------------------
-    def cached(self, ws: str, keys: list[str], now: datetime) -> dict[str, Doc]:
-        if not keys:
-            return {}
-        refs = [self._cache(ws).document(k) for k in keys]
-        found: dict[str, Doc] = {}
-        for snap in self._db.get_all(refs):
-            doc = snap.to_dict() if snap.exists else None
-            if doc is not None and doc.get("expires_at") and doc["expires_at"] > now:
-                found[snap.id] = doc
+    # One document per chunk of calls (``chunk_cache_id``), its entries keyed by each call's
+    # ``cache_key``: one write per task instead of one per sample, one read per lookup.
+    def cached(self, ws: str, chunk_ids: Iterable[str], now: datetime) -> dict[str, dict[str, Doc]]:
+        """Chunk document id -> its unexpired entries (call key -> answer), for those of
+        ``chunk_ids`` that exist."""
+        refs = [self._cache(ws).document(c) for c in dict.fromkeys(chunk_ids)]
+        found: dict[str, dict[str, Doc]] = {}
+        for start in range(0, len(refs), 300):
+            for snap in self._db.get_all(refs[start : start + 300]):
+                doc = snap.to_dict() if snap.exists else None
+                if doc is not None and doc.get("expires_at") and doc["expires_at"] > now:
+                    found[snap.id] = doc.get("entries") or {}
         return found
 
-    def cache_put(self, ws: str, entries: dict[str, Doc]) -> None:
-        items = list(entries.items())
-        for start in range(0, len(items), 400):
-            batch = self._db.batch()
-            for key, doc in items[start : start + 400]:
-                batch.set(self._cache(ws).document(key), doc)
-            batch.commit()
+    def cache_put(self, ws: str, chunk_id: str, entries: dict[str, Doc], expires: datetime) -> None:
+        """Add ``entries`` to the chunk's document (a retry adds what its first attempt could
+        not), pushing its expiry out."""
+        if entries:
+            self._cache(ws).document(chunk_id).set(
+                {"entries": entries, "expires_at": expires}, merge=True
+            )
+
+    def create_cells(self, ws: str, lb_id: str, run_id: str, cells: dict[str, Doc]) -> int:
+        """Create the cells that do not exist yet (the ones a run could answer from the cache
+        alone), counting the scored ones in the run's progress in the same commits; returns how
+        many were created. Conditional on absence, so a duplicate delivery creates and counts
+        none twice."""
+        pending = dict(cells)
+        created = 0
+        for _ in range(CONDITIONAL_ATTEMPTS):
+            if not pending:
+                return created
+            # Cells somebody else wrote meanwhile are theirs.
+            refs = {cid: self._cell_ref(ws, lb_id, run_id, cid) for cid in pending}
+            for snap in self._db.get_all(list(refs.values())):
+                if snap.exists:
+                    pending.pop(snap.id, None)
+            try:
+                for part in _batches(pending):
+                    batch = self._db.batch()
+                    counts: dict[int, list[int]] = {}
+                    for cid in part:
+                        batch.create(refs[cid], pending[cid])
+                        if pending[cid].get("state") == CellState.SCORED:
+                            shard = _shard(cid)
+                            c = counts.setdefault(shard, [0, 0])
+                            c[0] += 1
+                            c[1] += int(pending[cid]["n"])
+                    for shard, (n_cells, n_samples) in counts.items():
+                        batch.set(
+                            self._progress_ref(ws, lb_id, run_id, shard),
+                            {
+                                "cells": firestore.Increment(n_cells),
+                                "samples": firestore.Increment(n_samples),
+                            },
+                            merge=True,
+                        )
+                    batch.commit()
+                    created += len(part)
+                    for cid in part:
+                        pending.pop(cid)
+            except AlreadyExists:
+                continue  # a duplicate got there first: look again, create what is left
+        raise TransientFailure("Cells keep appearing under this task; retry shortly", 1)
+
+
+def _shard(cell_id: str) -> int:
+    """The progress counter a cell counts in, spread by its id."""
+    return int(hashlib.sha256(cell_id.encode()).hexdigest(), 16) % PROGRESS_SHARDS
+
+
+def _batches(cells: dict[str, Doc]) -> list[list[str]]:
+    """Cell ids in commits that stay under Firestore's 10 MiB request and 500 writes (a cell
+    may be close to 1 MiB)."""
+    out: list[list[str]] = []
+    size = BATCH_MAX_BYTES
+    for cid, cell in cells.items():
+        est = len(json.dumps(cell, default=str))
+        if size + est > BATCH_MAX_BYTES or len(out[-1]) >= BATCH_MAX_CELLS:
+            out.append([])
+            size = 0
+        out[-1].append(cid)
+        size += est
+    return out

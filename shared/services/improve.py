@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from shared.domain.auth import Principal
@@ -29,6 +28,7 @@ from shared.domain.events import ImproveAccepted, normalise_input
 from shared.domain.leaderboards import DatasetType, JudgeProvider
 from shared.domain.scoring import choose_auto_judge
 from shared.domain.text import clean_text
+from shared.providers.budget import CallBudget, provider_key
 from shared.providers.chat import ChatProvider, ChatRequest
 from shared.providers.errors import ProviderError
 from shared.providers.factory import Endpoint
@@ -86,7 +86,7 @@ def improve(
     chunk_size: int,
     providers: ProviderFor,
     fetch_dataset: FetchDataset,
-    concurrency: int,
+    budget: CallBudget,
     ws: str,
     lb_id: str,
     request_id: str,
@@ -104,7 +104,7 @@ def improve(
         source = file_rows if file_rows is not None else rows
         kept, changes = clean_rows(source)
         if label_model is not None:
-            changes["labelled"] = _label(kept, providers, label_model, concurrency)
+            changes["labelled"] = _label(kept, providers, label_model, budget)
         return kept, changes
 
     return consolidate(
@@ -149,7 +149,7 @@ def _label_model(lb: Doc) -> str | None:
     return str(lb.get("judge_model") or choose_auto_judge([]))
 
 
-def _label(rows: list[Doc], providers: ProviderFor, model: str, concurrency: int) -> int:
+def _label(rows: list[Doc], providers: ProviderFor, model: str, budget: CallBudget) -> int:
     """Give rows without ``expected`` one from ``model``; returns how many got one. A
     transient failure is retried by the task (labels are not half-applied: the version is
     written only when every call has answered or failed for good)."""
@@ -172,8 +172,8 @@ def _label(rows: list[Doc], providers: ProviderFor, model: str, concurrency: int
         label = clean_text(text.strip())[:LABEL_MAX_CHARS]
         return label or None
 
-    with ThreadPoolExecutor(max(1, concurrency)) as pool:
-        labels = list(pool.map(ask, todo))
+    # Within the provider's budget, beside whatever runs this instance is serving.
+    labels = budget.map(provider_key(provider.endpoint), ask, todo)
     labelled = 0
     for row, label in zip(todo, labels, strict=True):
         if label is not None:

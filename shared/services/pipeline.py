@@ -61,15 +61,19 @@ from shared.domain.reviews import (
     reviews_needed,
 )
 from shared.domain.runs import (
+    CELL_MAX_BYTES,
     ERROR_MAX_BYTES,
     REASON_MAX_BYTES,
     CellState,
     RunStatus,
     cache_key,
     cell_id,
+    chunk_cache_id,
     chunk_starts,
     exact_options,
     exact_options_problem,
+    infer_cache_material,
+    inputs_digest,
     output_budget,
     plan_chunks,
     render_messages,
@@ -85,6 +89,7 @@ from shared.domain.scoring import (
 )
 from shared.domain.statistics import summarize
 from shared.domain.text import clean_text, truncate_utf8
+from shared.providers.budget import CallBudget, provider_key
 from shared.providers.chat import ChatProvider, ChatRequest, Completion
 from shared.providers.errors import DatasetError, ProviderError
 from shared.providers.factory import Endpoint
@@ -118,9 +123,6 @@ QUEUE_FOR_PLATFORM = {
     "Custom": QUEUE_INFERENCE_CUSTOM,
 }
 ENQUEUE_CONCURRENCY = 16
-# A cached answer is cut to this many bytes (a cache entry is one document; a provider may
-# answer up to 8 MiB).
-CACHE_OUTPUT_MAX_BYTES = 256 * 1024
 # How long a duplicate delivery waits, at most, before asking about a busy cell again.
 BUSY_RETRY_SECONDS = 30.0
 
@@ -128,7 +130,6 @@ BUSY_RETRY_SECONDS = 30.0
 @dataclass(frozen=True)
 class PipelineConfig:
     chunk_size: int
-    sample_concurrency: int
     output_max_chars: int
     cache_ttl: timedelta
     # How long a cell's lease lasts without renewal (renewed every third of it).
@@ -164,6 +165,17 @@ class TaskRef:
         )
 
 
+@dataclass(frozen=True)
+class _Calls:
+    """One chunk's calls to one endpoint: messages and cache keys by sample index, and the
+    response-cache document they share."""
+
+    endpoint: Endpoint
+    messages: dict[int, list[dict[str, str]]]
+    keys: dict[int, str]
+    cache_id: str
+
+
 @dataclass
 class _Call:
     """The outcome of one model call for one sample."""
@@ -183,6 +195,8 @@ class Pipeline:
     secrets: SecretBox
     clock: Clock
     config: PipelineConfig
+    # Model calls in flight per provider, shared with every other task of this instance.
+    budget: CallBudget
     push_dataset: PushDataset | None = None
     reviews: ReviewRepository | None = None
 
@@ -221,13 +235,12 @@ class Pipeline:
         )
         human = run["eval_type"] == EvalType.HUMAN
         finished = {CellState.SCORED.value} | ({CellState.ANSWERED.value} if human else set())
-        jobs = [
-            (m, c)
-            for m in run["model_ids"]
-            for c in range(chunks)
-            if states.get((m, c)) not in finished
-        ]
-        if ref.resume and not jobs:
+        cells = [(m, c) for m in run["model_ids"] for c in range(chunks)]
+        # Cells the response cache answers in full are written here, without a task each.
+        served = self._from_cache(ref, run, [job for job in cells if job not in states])
+        states = {**states, **served}
+        jobs = [job for job in cells if states.get(job) not in finished]
+        if (ref.resume or served) and not jobs:
             if human:
                 self._enqueue_review(ref)
             else:
@@ -254,6 +267,65 @@ class Pipeline:
 
         with ThreadPoolExecutor(ENQUEUE_CONCURRENCY) as pool:
             list(pool.map(enqueue, jobs))
+
+    def _from_cache(
+        self, ref: TaskRef, run: Doc, jobs: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], str]:
+        """Write the cells whose every call the response cache answers (and, for a judged
+        run, whose every verdict it holds too), in a few commits, counted in the run's
+        progress; returns their states. One cache read per cell, and the chunk of a cell only
+        when its document is there: a run of what was asked before costs a write per cell."""
+        if not run["use_cache"] or not jobs or run.get("pairwise"):
+            return {}
+        ws, lb = ref.workspace_id, ref.leaderboard_id
+        version = run["dataset_version"]["id"]
+        digests = self.runs.chunk_digests(ws, lb, version)
+        endpoints = {m: self._endpoint(run["endpoints"][m]) for m in {m for m, _ in jobs}}
+        ids = {job: self._infer_cache_id(run, endpoints[job[0]], digests[job[1]]) for job in jobs}
+        now = self.clock()
+        docs = self.runs.cached(ws, ids.values(), now)
+        found = [job for job in jobs if ids[job] in docs]
+        if not found:
+            return {}
+        chunks = {c: self.runs.get_chunk(ws, lb, version, c) for c in {c for _, c in found}}
+        made: dict[str, Doc] = {}
+        for model_id, chunk in found:
+            samples = chunks[chunk]
+            work = self._infer_calls(run, model_id, samples)
+            entries = docs[ids[(model_id, chunk)]]
+            if any(k not in entries for k in work.keys.values()):
+                continue
+            budget = output_budget(len(samples), self.config.output_max_chars)
+            results = {
+                i: self._answer_record(_Call(i, cached=entries[k]), budget)
+                for i, k in work.keys.items()
+            }
+            state = self._score_answers(
+                run, results, {s["index"]: s.get("expected") for s in samples}
+            )
+            if run["eval_type"] == EvalType.JUDGE and not self._verdicts_cached(
+                run, samples, results
+            ):
+                pass  # answered: its judge task asks what the cache does not hold
+            elif run["eval_type"] == EvalType.JUDGE:
+                state = CellState.SCORED
+            made[cell_id(model_id, chunk)] = self._cell_doc(model_id, chunk, state, results)
+        if not made:
+            return {}
+        self.runs.create_cells(ws, lb, ref.run_id, made)
+        return {(c["leaderboard_model_id"], c["chunk"]): c["state"] for c in made.values()}
+
+    def _verdicts_cached(self, run: Doc, samples: Sequence[Doc], results: dict[int, Doc]) -> bool:
+        """Judge ``results`` from the cache alone, if it holds every verdict (in place)."""
+        work = self._judge_calls(run, samples, results)
+        entries = self.runs.cached(run["workspace_id"], [work.cache_id], self.clock()).get(
+            work.cache_id, {}
+        )
+        if any(k not in entries for k in work.keys.values()):
+            return False
+        for i, k in work.keys.items():
+            _apply_verdict(results[i], entries[k]["output"])
+        return True
 
     def _pin_dataset(self, ref: TaskRef, run: Doc, *, final_attempt: bool) -> Doc | None:
         source = run["dataset"]
@@ -345,29 +417,9 @@ class Pipeline:
                 ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], chunk
             )
             done = {s["index"]: s for s in (claim.cell or {}).get("samples", [])}
-            snapshot = run["endpoints"][model_id]
-            endpoint = self._endpoint(snapshot)
-            prompts = run["prompts"]
-            messages = {
-                s["index"]: render_messages(
-                    system_prompt=prompts.get("system_prompt"),
-                    model_prompt=prompts.get("model_prompt"),
-                    input_text=s["input"],
-                )
-                for s in samples
-                if s["index"] not in done
-            }
-            keys = {
-                i: cache_key(
-                    provider=endpoint.platform,
-                    endpoint=endpoint.model_url,
-                    model=endpoint.model,
-                    parameters=endpoint.parameters,
-                    messages=m,
-                )
-                for i, m in messages.items()
-            }
-            calls = self._call_all(run, endpoint, messages, keys)
+            work = self._infer_calls(run, model_id, samples)
+            pending = {i: m for i, m in work.messages.items() if i not in done}
+            calls = self._call_all(run, work.endpoint, pending, work.keys, work.cache_id)
             budget = output_budget(len(samples), self.config.output_max_chars)
             results = dict(done)
             transient: list[_Call] = []
@@ -376,7 +428,18 @@ class Pipeline:
                     transient.append(call)
                 else:
                     results[call.index] = self._answer_record(call, budget)
-            self._fill_cache(ref, run, calls, keys)
+            # The records as the cell keeps them (cut to its budget), so a run served from
+            # the cache writes the very cell this one does.
+            self._fill_cache(
+                ref,
+                run,
+                work.cache_id,
+                {
+                    work.keys[c.index]: _cache_entry(results[c.index])
+                    for c in calls
+                    if c.completion is not None
+                },
+            )
             expected = {s["index"]: s.get("expected") for s in samples}
             if transient:
                 self._save_cell(ref, model_id, chunk, CellState.PARTIAL, results, owner)
@@ -385,16 +448,62 @@ class Pipeline:
                     max((c.error.retry_after or 0 for c in transient if c.error), default=0)
                     or None,
                 )
-            if run["eval_type"] == EvalType.EXACT:
-                options = exact_options(run.get("eval_metadata"))
-                for index, record in results.items():
-                    record["score"] = _exact(record, expected.get(index), options)
-                state = CellState.SCORED
-            else:
-                state = CellState.ANSWERED
+            state = self._score_answers(run, results, expected)
             cell = self._save_cell(ref, model_id, chunk, state, results, owner)
         if cell is not None:
             self._after_cell(ref, run, cell)
+
+    def _infer_calls(self, run: Doc, model_id: str, samples: Sequence[Doc]) -> _Calls:
+        """Every sample's messages and cache key for ``model_id``, and the chunk's cache
+        document."""
+        endpoint = self._endpoint(run["endpoints"][model_id])
+        prompts = run["prompts"]
+        messages = {
+            s["index"]: render_messages(
+                system_prompt=prompts.get("system_prompt"),
+                model_prompt=prompts.get("model_prompt"),
+                input_text=s["input"],
+            )
+            for s in samples
+        }
+        keys = {
+            i: cache_key(
+                provider=endpoint.platform,
+                endpoint=endpoint.model_url,
+                model=endpoint.model,
+                parameters=endpoint.parameters,
+                messages=m,
+            )
+            for i, m in messages.items()
+        }
+        return _Calls(
+            endpoint, messages, keys, self._infer_cache_id(run, endpoint, inputs_digest(samples))
+        )
+
+    @staticmethod
+    def _infer_cache_id(run: Doc, endpoint: Endpoint, digest: str) -> str:
+        return chunk_cache_id(
+            infer_cache_material(
+                provider=endpoint.platform,
+                endpoint=endpoint.model_url,
+                model=endpoint.model,
+                parameters=endpoint.parameters,
+                prompts=run["prompts"],
+                inputs=digest,
+            )
+        )
+
+    def _score_answers(
+        self, run: Doc, results: dict[int, Doc], expected: dict[int, str | None]
+    ) -> CellState:
+        """Score an exact run's answers in place (the cell is then scored); other runs'
+        answers wait for their judge or for people."""
+        if run["eval_type"] != EvalType.EXACT:
+            return CellState.ANSWERED
+        options = exact_options(run.get("eval_metadata"))
+        for index, record in results.items():
+            record["score"] = _exact(record, expected.get(index), options)
+        return CellState.SCORED
 
     # --- judge: score one answered cell with the judge model -------------------------------
     def judge(self, ref: TaskRef, *, final_attempt: bool) -> None:
@@ -414,43 +523,13 @@ class Pipeline:
             return
         assert claim.cell is not None
         with self._leased(ref, cid, owner):
-            samples = {
-                s["index"]: s
-                for s in self.runs.get_chunk(
-                    ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], chunk
-                )
-            }
-            judge = run["judge"]
-            key = judge.get("token_encrypted")  # the workspace's OpenRouter key, if it has one
-            endpoint = Endpoint(
-                platform=judge["provider"],
-                model_url=judge["model"],
-                token=self.secrets.decrypt(key) if key else None,
-                parameters=JUDGE_PARAMETERS,
+            samples = self.runs.get_chunk(
+                ref.workspace_id, ref.leaderboard_id, run["dataset_version"]["id"], chunk
             )
-            rubric = (run.get("eval_metadata") or {}).get("rubric")
             results = {s["index"]: dict(s) for s in claim.cell["samples"]}
-            pending = {
-                i: build_judge_messages(
-                    input=samples[i]["input"],
-                    answer=r["output"],
-                    reference=samples[i].get("expected"),
-                    rubric=rubric,
-                )
-                for i, r in results.items()
-                if r.get("output") is not None and not r.get("judged")
-            }
-            keys = {
-                i: cache_key(
-                    provider=endpoint.platform,
-                    endpoint=None,
-                    model=endpoint.model,
-                    parameters=JUDGE_PARAMETERS,
-                    messages=m,
-                )
-                for i, m in pending.items()
-            }
-            calls = self._call_all(run, endpoint, pending, keys)
+            work = self._judge_calls(run, samples, results)
+            pending = {i: m for i, m in work.messages.items() if not results[i].get("judged")}
+            calls = self._call_all(run, work.endpoint, pending, work.keys, work.cache_id)
             transient = 0
             retry_after: float | None = None
             for call in calls:
@@ -467,20 +546,13 @@ class Pipeline:
                         judge_error=_short(call.error.detail, ERROR_MAX_BYTES),
                     )
                     continue
-                text = (
+                _apply_verdict(
+                    record,
                     call.cached["output"]
                     if call.cached
-                    else (call.completion.text if call.completion else "")
+                    else (call.completion.text if call.completion else ""),
                 )
-                verdict = parse_judge_verdict(text)
-                # A reply off the rubric's format is unscored, never a zero.
-                record.update(
-                    judged=True,
-                    score=verdict.score if verdict else None,
-                    judge_reason=_short(verdict.reason, REASON_MAX_BYTES) if verdict else None,
-                    judge_error=None if verdict else "the judge's reply did not parse as a verdict",
-                )
-            self._fill_cache(ref, run, calls, keys)
+            self._fill_cache(ref, run, work.cache_id, self._verdict_entries(calls, work.keys))
             if transient:
                 self._save_cell(ref, model_id, chunk, CellState.ANSWERED, results, owner)
                 raise TransientFailure(
@@ -489,6 +561,42 @@ class Pipeline:
             cell = self._save_cell(ref, model_id, chunk, CellState.SCORED, results, owner)
         if cell is not None:
             self._after_cell(ref, run, cell)
+
+    def _judge_calls(self, run: Doc, samples: Sequence[Doc], results: dict[int, Doc]) -> _Calls:
+        """The judge's call for every answer of a cell. The cache document is named by all of
+        them, so a retry finds what its first attempt stored, and a run served from the cache
+        finds the verdicts before any task is queued."""
+        inputs = {s["index"]: s for s in samples}
+        judge = run["judge"]
+        key = judge.get("token_encrypted")  # the workspace's OpenRouter key, if it has one
+        endpoint = Endpoint(
+            platform=judge["provider"],
+            model_url=judge["model"],
+            token=self.secrets.decrypt(key) if key else None,
+            parameters=JUDGE_PARAMETERS,
+        )
+        rubric = (run.get("eval_metadata") or {}).get("rubric")
+        messages = {
+            i: build_judge_messages(
+                input=inputs[i]["input"],
+                answer=r["output"],
+                reference=inputs[i].get("expected"),
+                rubric=rubric,
+            )
+            for i, r in results.items()
+            if r.get("output") is not None
+        }
+        keys = {
+            i: cache_key(
+                provider=endpoint.platform,
+                endpoint=None,
+                model=endpoint.model,
+                parameters=JUDGE_PARAMETERS,
+                messages=m,
+            )
+            for i, m in messages.items()
+        }
+        return _Calls(endpoint, messages, keys, chunk_cache_id(sorted(keys.values())))
 
     def _judge_pairwise(self, ref: TaskRef, run: Doc, baseline: str, final_attempt: bool) -> None:
         """A candidate's chunk against the baseline's answers to the same samples, each pair
@@ -562,12 +670,14 @@ class Pipeline:
             token=self.secrets.decrypt(key) if key else None,
             parameters=PAIRWISE_PARAMETERS,
         )
-        pending: dict[int, list[dict[str, str]]] = {}
+        messages: dict[int, list[dict[str, str]]] = {}
         for i, r in results.items():
-            if r.get("output") is None or r.get("judged"):
+            if r.get("output") is None:
                 continue
             theirs = base.get(i)
             if theirs is None:
+                if r.get("judged"):
+                    continue
                 r.update(
                     judged=True,
                     score=None,
@@ -576,10 +686,10 @@ class Pipeline:
                 )
                 continue
             question, reference = samples[i]["input"], samples[i].get("expected")
-            pending[2 * i] = build_pairwise_messages(
+            messages[2 * i] = build_pairwise_messages(
                 input=question, reference=reference, answer_a=r["output"], answer_b=theirs
             )
-            pending[2 * i + 1] = build_pairwise_messages(
+            messages[2 * i + 1] = build_pairwise_messages(
                 input=question, reference=reference, answer_a=theirs, answer_b=r["output"]
             )
         keys = {
@@ -590,9 +700,12 @@ class Pipeline:
                 parameters=PAIRWISE_PARAMETERS,
                 messages=m,
             )
-            for k, m in pending.items()
+            for k, m in messages.items()
         }
-        calls = {c.index: c for c in self._call_all(run, endpoint, pending, keys)}
+        # Pairs already judged (by an earlier attempt) are not asked again.
+        pending = {k: m for k, m in messages.items() if not results[k // 2].get("judged")}
+        cache_id = chunk_cache_id(sorted(keys.values()))
+        calls = {c.index: c for c in self._call_all(run, endpoint, pending, keys, cache_id)}
         transient = 0
         for i in sorted({k // 2 for k in pending}):
             pair = (calls[2 * i], calls[2 * i + 1])
@@ -631,7 +744,7 @@ class Pipeline:
                 judge_reason=_short(f"{first[1]} / {second[1]}", REASON_MAX_BYTES),
                 judge_error=None,
             )
-        self._fill_cache(ref, run, list(calls.values()), keys)
+        self._fill_cache(ref, run, cache_id, self._verdict_entries(list(calls.values()), keys))
         return transient
 
     def _audit(self, ref: TaskRef, run: Doc, cell: Doc) -> None:
@@ -993,10 +1106,13 @@ class Pipeline:
         endpoint: Endpoint,
         messages: dict[int, list[dict[str, str]]],
         keys: dict[int, str],
+        cache_id: str,
     ) -> list[_Call]:
+        """Answer ``messages`` from the chunk's cache document where it has them, and call the
+        model for the rest."""
         cached = (
-            self.runs.cached(run["workspace_id"], list(keys.values()), self.clock())
-            if run["use_cache"]
+            self.runs.cached(run["workspace_id"], [cache_id], self.clock()).get(cache_id, {})
+            if run["use_cache"] and messages
             else {}
         )
         provider = self.providers(endpoint)
@@ -1006,10 +1122,9 @@ class Pipeline:
             if k in ("temperature", "max_tokens", "top_p", "response_format")
         }
 
+        hits = {i: _Call(i, cached=cached[keys[i]]) for i in messages if keys[i] in cached}
+
         def call(index: int) -> _Call:
-            hit = cached.get(keys[index])
-            if hit is not None:
-                return _Call(index, cached=hit)
             try:
                 return _Call(
                     index,
@@ -1018,28 +1133,36 @@ class Pipeline:
             except ProviderError as exc:
                 return _Call(index, error=exc)
 
-        with ThreadPoolExecutor(self.config.sample_concurrency) as pool:
-            return list(pool.map(call, sorted(messages)))
+        # Misses stream through the provider's budget, shared with the instance's other tasks.
+        misses = [i for i in sorted(messages) if i not in hits]
+        answered = self.budget.map(provider_key(provider.endpoint), call, misses)
+        return sorted([*hits.values(), *answered], key=lambda c: c.index)
 
-    def _fill_cache(
-        self, ref: TaskRef, run: Doc, calls: Sequence[_Call], keys: dict[int, str]
-    ) -> None:
-        if not run["use_cache"] or self.config.cache_ttl <= timedelta(0):
+    def _fill_cache(self, ref: TaskRef, run: Doc, cache_id: str, entries: dict[str, Doc]) -> None:
+        """Add this attempt's fresh answers to the chunk's cache document: one write."""
+        if not run["use_cache"] or self.config.cache_ttl <= timedelta(0) or not entries:
             return
-        expires = self.clock() + self.config.cache_ttl
-        entries = {
+        self.runs.cache_put(
+            ref.workspace_id, cache_id, entries, self.clock() + self.config.cache_ttl
+        )
+
+    @staticmethod
+    def _verdict_entries(calls: Sequence[_Call], keys: dict[int, str]) -> dict[str, Doc]:
+        """Judge replies to cache: each whole, and only those within their share of the
+        document (a verdict cut short would parse differently on a hit, so a longer one is
+        not cached and is asked again)."""
+        share = CELL_MAX_BYTES // max(1, len(keys))
+        return {
             keys[c.index]: {
-                "output": truncate_utf8(clean_text(c.completion.text), CACHE_OUTPUT_MAX_BYTES),
+                "output": c.completion.text,
                 "latency_ms": c.completion.latency_ms,
                 "tokens_in": c.completion.tokens_in,
                 "tokens_out": c.completion.tokens_out,
                 "cost_usd": c.completion.cost_usd,
-                "expires_at": expires,
             }
             for c in calls
-            if c.completion is not None
+            if c.completion is not None and len(c.completion.text.encode()) <= share
         }
-        self.runs.cache_put(ref.workspace_id, entries)
 
     def _answer_record(self, call: _Call, budget_bytes: int) -> Doc:
         if call.error is not None:
@@ -1066,7 +1189,8 @@ class Pipeline:
         return {
             "index": call.index,
             "output": output,
-            "truncated": len(output) < len(full),
+            # A cached answer may have been cut already, when it was first stored.
+            "truncated": len(output) < len(full) or bool(source.get("truncated")),
             "error": None,
             "latency_ms": source.get("latency_ms"),
             "tokens_in": source.get("tokens_in"),
@@ -1085,16 +1209,7 @@ class Pipeline:
         owner: str,
     ) -> Doc | None:
         """Write the cell (releasing the lease) if the lease is still ours; None if not."""
-        cell = {
-            "leaderboard_model_id": model_id,
-            "chunk": chunk,
-            "state": state.value,
-            "n": len(results),
-            "samples": [results[i] for i in sorted(results)],
-            "updated_at": self.clock(),
-        }
-        if state == CellState.SCORED:
-            cell["summary"] = cell_summary([results[i] for i in sorted(results)])
+        cell = self._cell_doc(model_id, chunk, state, results)
         saved = self.runs.save_cell(
             ref.workspace_id,
             ref.leaderboard_id,
@@ -1107,6 +1222,21 @@ class Pipeline:
             log.warning("cell %s: lease lost before saving; the other holder's result stands",
                         cell_id(model_id, chunk))  # fmt: skip
         return cell if saved else None
+
+    def _cell_doc(
+        self, model_id: str, chunk: int, state: CellState, results: dict[int, Doc]
+    ) -> Doc:
+        cell = {
+            "leaderboard_model_id": model_id,
+            "chunk": chunk,
+            "state": state.value,
+            "n": len(results),
+            "samples": [results[i] for i in sorted(results)],
+            "updated_at": self.clock(),
+        }
+        if state == CellState.SCORED:
+            cell["summary"] = cell_summary([results[i] for i in sorted(results)])
+        return cell
 
     def _after_cell(self, ref: TaskRef, run: Doc, cell: Doc) -> None:
         model_id, chunk = cell["leaderboard_model_id"], cell["chunk"]
@@ -1159,3 +1289,23 @@ def _exact(record: Doc, expected: str | None, options: ExactOptions) -> float | 
     if record.get("error") is not None or record.get("output") is None or expected is None:
         return None
     return exact_score(record["output"], expected, options)
+
+
+def _cache_entry(record: Doc) -> Doc:
+    """What the response cache keeps of an answer record: the answer as the cell has it."""
+    return {
+        k: record.get(k)
+        for k in ("output", "truncated", "latency_ms", "tokens_in", "tokens_out", "cost_usd")
+    }
+
+
+def _apply_verdict(record: Doc, text: str) -> None:
+    """The judge's reply onto the answer's record; a reply off the rubric's format is
+    unscored, never a zero."""
+    verdict = parse_judge_verdict(text)
+    record.update(
+        judged=True,
+        score=verdict.score if verdict else None,
+        judge_reason=_short(verdict.reason, REASON_MAX_BYTES) if verdict else None,
+        judge_error=None if verdict else "the judge's reply did not parse as a verdict",
+    )
