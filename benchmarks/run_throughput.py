@@ -1,7 +1,7 @@
 """Throughput of a run: N models x M samples against a stand-in with a fixed latency.
 
     python -m benchmarks.run_throughput [--models 3] [--samples 200] [--latency-ms 200]
-                                        [--concurrency 8] [--per-task 4] [--skip-promptfoo]
+                                        [--concurrency 8] [--chunk-size 100] [--skip-promptfoo]
 
 Everything is real but the model provider: the Firestore emulator, the gateway serving every
 function over loopback HTTP, the local dispatcher delivering Cloud Tasks semantics, and the
@@ -14,9 +14,10 @@ stand-in speaking OpenAI's wire format with ``--latency-ms`` per call. Prints:
 - the same workload run by promptfoo (npm) at the same concurrency against the same stand-in.
 
 Concurrency means model calls in flight across the whole run on both sides: Podium's is the
-inference queue's concurrent tasks (``concurrency / per_task``) times the calls in flight inside
-one task (``per_task``, SAMPLE_CONCURRENCY); promptfoo's is ``--max-concurrency``. The stand-in's
-own count of requests in flight is printed for both, so the claim is checked, not assumed.
+provider's call budget (PROVIDER_CONCURRENCY, one per process, shared by every task), with
+enough inference tasks at once to keep it full; promptfoo's is ``--max-concurrency``. The
+stand-in's own count of requests in flight is printed for both, so the claim is checked, not
+assumed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class InFlight:
         self._standin, self._original = standin, standin.handle
         self._lock = threading.Lock()
         self.now = self.peak = self.calls = 0
+        self.first = self.last = self.busy = 0.0
         standin.handle = self._handle
 
     def _handle(self, request: Any) -> Any:
@@ -64,15 +66,20 @@ class InFlight:
             self.now += 1
             self.calls += 1
             self.peak = max(self.peak, self.now)
+            self.first = self.first or time.perf_counter()
+        began = time.perf_counter()
         try:
             return self._original(request)
         finally:
             with self._lock:
                 self.now -= 1
+                self.last = time.perf_counter()
+                self.busy += self.last - began
 
     def reset(self) -> None:
         with self._lock:
             self.now = self.peak = self.calls = 0
+            self.first = self.last = self.busy = 0.0
 
 
 class WriteCounter:
@@ -114,7 +121,9 @@ def podium_side(
     from shared.tasks.local import LocalDispatcher
     from tests.standins.openai_server import StandinModel
 
-    tasks_in_flight = max(1, args.concurrency // args.per_task)
+    # Enough tasks at once that the budget always has samples waiting (a task streams its
+    # whole chunk into it): twice the budget's worth of samples, and one more task.
+    tasks_in_flight = math.ceil(2 * args.concurrency / args.chunk_size) + 2
     settings = Settings()
     server = serve("127.0.0.1", 0)
     base = f"http://127.0.0.1:{server.port}"
@@ -168,6 +177,10 @@ def podium_side(
         raise SystemExit(f"the run ended {final['status']}: {final.get('reason')}")
     samples = args.models * args.samples
     cold = {
+        "before": inflight.first - start,
+        "handler_ms": inflight.busy / max(1, inflight.calls) * 1000,
+        "mean_in_flight": inflight.busy / max(1e-9, inflight.last - inflight.first),
+        "after": start + wall - inflight.last,
         "writes": writes.writes,
         "commits": writes.commits,
         "calls": inflight.calls,
@@ -190,9 +203,12 @@ def podium_side(
         wall,
         cold["calls"],
         cold["peak"],
-        f"{tasks_in_flight} tasks x {args.per_task} calls; "
+        f"budget {args.concurrency}, {tasks_in_flight} tasks at once; "
         f"{cold['writes'] / samples:.2f} writes/sample "
-        f"({cold['writes']} documents in {cold['commits']} commits)",
+        f"({cold['writes']} documents in {cold['commits']} commits); first call "
+        f"{cold['before']:.2f} s after POST /run, completed {cold['after']:.2f} s after the last; "
+        f"{cold['mean_in_flight']:.1f} in flight on average, each answered in "
+        f"{cold['handler_ms']:.0f} ms",
     )
     extras = {
         "writes_per_sample": cold["writes"] / samples,
@@ -212,14 +228,9 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=200)
     p.add_argument("--latency-ms", type=float, default=200.0)
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument(
-        "--per-task", type=int, default=4, help="SAMPLE_CONCURRENCY: calls in flight per task"
-    )
-    p.add_argument("--chunk-size", type=int, default=50)
+    p.add_argument("--chunk-size", type=int, default=100)
     p.add_argument("--skip-promptfoo", action="store_true")
     args = p.parse_args()
-    if args.concurrency % args.per_task:
-        raise SystemExit("--concurrency must be a multiple of --per-task")
 
     from tests.standins.hf_server import HFStandin
     from tests.standins.openai_server import OpenAIStandin
@@ -227,7 +238,9 @@ def main() -> None:
     emulator = FirestoreEmulator(f"127.0.0.1:{free_port()}", "demo-podium-bench")
     emulator.start()
     hf = HFStandin().start()
-    llm = OpenAIStandin().start()
+    llm = OpenAIStandin()
+    llm.keep_alive = True
+    llm.start()
     os.environ.update(
         {
             "FIRESTORE_EMULATOR_HOST": emulator.host_port,
@@ -236,7 +249,7 @@ def main() -> None:
             "OPENROUTER_BASE_URL": llm.openrouter_base_url,
             "PODIUM_ALLOW_PRIVATE_ENDPOINTS": "true",
             "RUN_CHUNK_SIZE": str(args.chunk_size),
-            "SAMPLE_CONCURRENCY": str(args.per_task),
+            "PROVIDER_CONCURRENCY": str(args.concurrency),
         }
     )
     inflight = InFlight(llm)

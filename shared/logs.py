@@ -23,7 +23,9 @@ from google.cloud.logging_v2.handlers import StructuredLogHandler
 # Werkzeug's dev server colours its lines; nothing that reaches a log reader may carry escapes.
 _ANSI: Final = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # Loggers whose per-request lines duplicate ours (the dev server's access log).
-_QUIET: Final = ("werkzeug",)
+# httpx logs every request at INFO: a line per model call, thousands per run, each billed by
+# Cloud Logging and saying nothing the pipeline's own records do not.
+_QUIET: Final = ("werkzeug", "httpx", "httpcore")
 
 
 class _PodiumHandler(StructuredLogHandler):

@@ -45,6 +45,11 @@ class StandinResponse:
 class StandinServer:
     """Start with ``start()`` or ``with``; ``url`` is ``http://127.0.0.1:<port>``."""
 
+    # HTTP/1.1 keeps connections open between requests, as real providers do (a benchmark
+    # measures the pipeline, not a TCP handshake and a server thread per call); tests keep
+    # HTTP/1.0, one request per connection, so no idle connection outlives stop().
+    keep_alive = False
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -61,8 +66,10 @@ class StandinServer:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
-            # One request per connection: no idle keep-alive threads to outlive stop().
-            protocol_version = "HTTP/1.0"
+            protocol_version = "HTTP/1.1" if standin.keep_alive else "HTTP/1.0"
+            # Headers and body go out in separate writes: with Nagle's algorithm on, the
+            # second waits for the client's delayed ACK of the first (~40 ms a response).
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 self._dispatch()

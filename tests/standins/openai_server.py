@@ -107,7 +107,7 @@ class OpenAIStandin(StandinServer):
         OpenRouter. ``default_model`` answers requests that name no model (custom endpoints)."""
         super().__init__()
         self.models: dict[str, StandinModel] = {m.name: m for m in models}
-        self.dataset: dict[str, str] = dict(dataset or {})
+        self.dataset: dict[str, str] = Dataset(dataset or {})
         self.judge_fn: JudgeFn = judge_fn or self.default_judge
         self.api_key = api_key
         self.default_model = default_model
@@ -149,8 +149,20 @@ class OpenAIStandin(StandinServer):
         return WRONG_ANSWER
 
     def find_input(self, text: str) -> str | None:
-        found = [key for key in self.dataset if key and _contains_whole(text, key)]
-        return max(found, key=len) if found else None
+        """The longest input ``text`` contains whole, looked up by the prompt's pieces (O(1)
+        in the dataset's size: a benchmark's stand-in must not slow down as datasets grow)."""
+        data = self.dataset
+        longest = (
+            data.longest if isinstance(data, Dataset) else max(map(_count_pieces, data), default=0)
+        )
+        found: str | None = None
+        cuts = _cuts(text)
+        for i in range(len(cuts) - 1):
+            for j in range(i + 1, min(len(cuts), i + 1 + longest)):
+                candidate = text[cuts[i] : cuts[j]]
+                if candidate in data and (found is None or len(candidate) > len(found)):
+                    found = candidate
+        return found
 
     def default_judge(self, messages: list[dict[str, Any]]) -> str:
         text = _prompt_text(messages)
@@ -343,6 +355,41 @@ def catalog_endpoint(
         "latency_last_30m": {"p50": p50, "p75": (p50 + p90) / 2, "p90": p90, "p99": p99},
         "throughput_last_30m": {"p50": 50.0, "p75": 40.0, "p90": 30.0, "p99": 10.0},
     }
+
+
+class Dataset(dict[str, str]):
+    """input -> expected, remembering the most pieces (``_cuts``) any input has, so a lookup
+    tries only substrings that long."""
+
+    def __init__(self, rows: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.longest = 0
+        self.update(rows or {})
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self.longest = max(self.longest, _count_pieces(key))
+        super().__setitem__(key, value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+
+def _cuts(text: str) -> list[int]:
+    """Where ``text``'s pieces start, and its end: a piece is a run of letters and digits or
+    one other character. An input contained whole (``_contains_whole``) starts and ends at
+    cuts, so these are the only places to look."""
+    cuts = [0]
+    for i in range(1, len(text)):
+        if not (text[i].isalnum() and text[i - 1].isalnum()):
+            cuts.append(i)
+    if text:
+        cuts.append(len(text))
+    return cuts
+
+
+def _count_pieces(key: str) -> int:
+    return max(0, len(_cuts(key)) - 1)
 
 
 def _contains_whole(text: str, key: str) -> bool:

@@ -1,0 +1,160 @@
+"""The response cache at chunk granularity: one document per chunk of calls, and a run of what
+was asked before answered from it at prepare time, without a model call or an inference task,
+exactly once under duplicate delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.conftest import create_leaderboard
+from tests.standins.openai_server import Failures
+from tests.test_duplicate_deliveries import duplicated
+from tests.test_runs import (
+    PROMPT,
+    add_openrouter,
+    expected_scores,
+    judge_model,
+    make_dataset,
+    model,
+    run_to_end,
+)
+
+
+class Recording:
+    """A TaskQueue that notes the path of every task enqueued, then enqueues it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.paths: list[str] = []
+
+    def enqueue(self, *, queue: str, name: str, path: str, payload: Mapping[str, Any],
+                delay_seconds: float = 0.0) -> bool:  # fmt: skip
+        self.paths.append(path)
+        return bool(
+            self.inner.enqueue(
+                queue=queue, name=name, path=path, payload=payload, delay_seconds=delay_seconds
+            )
+        )
+
+
+@contextmanager
+def recording(container: Any) -> Iterator[Recording]:
+    original = container.queue
+    queue = Recording(original)
+    container.__dict__["queue"] = queue
+    container.pipeline.queue = queue
+    try:
+        yield queue
+    finally:
+        container.__dict__["queue"] = original
+        container.pipeline.queue = original
+
+
+def cache_docs(ws: Any) -> int:
+    cache = ws.container.db.collection("workspaces").document(ws.id).collection("response_cache")
+    return sum(1 for _ in cache.select([]).stream())
+
+
+def test_one_document_per_chunk_and_a_second_run_calls_nothing_and_queues_no_inference(
+    ws, stack, hf, llm
+):
+    url, rows = make_dataset(hf, llm, 12)  # RUN_CHUNK_SIZE 5 in tests: chunks of 5, 5, 2
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    models = {}
+    for acc in (0.9, 0.4):
+        m = model(llm, acc)
+        models[add_openrouter(ws, lb["id"], m)] = m
+    before = cache_docs(ws)
+    first = run_to_end(ws, stack, lb["id"])
+    assert first["status"] == "completed" and first["cache_hits"] == 0
+    # Two models x three chunks: six documents, not 24.
+    assert cache_docs(ws) - before == 6
+    calls = len(llm.requests)
+
+    with recording(ws.container) as queue:
+        second = run_to_end(ws, stack, lb["id"])
+    assert second["status"] == "completed", second
+    assert len(llm.requests) == calls
+    assert second["cache_hits"] == 24
+    assert (second["progress"]["done"], second["progress"]["total"]) == (24, 24)
+    assert "/tasks/infer" not in queue.paths and "/tasks/finalize" in queue.paths
+    assert [r["score"] for r in second["results"]] == [r["score"] for r in first["results"]]
+    expected = expected_scores(models, rows)
+    for lm in models:
+        samples = ws.http.get(
+            f"/api/leaderboards/{lb['id']}/runs/{second['id']}/samples", params={"model_id": lm}
+        ).json()["items"]
+        assert [s["score"] for s in samples] == expected[lm]
+        assert all(s["cached"] for s in samples)
+    assert cache_docs(ws) - before == 6
+
+    # A new candidate: only its calls are made; the others' cells come from the cache.
+    newcomer = model(llm, 0.7)
+    add_openrouter(ws, lb["id"], newcomer)
+    third = run_to_end(ws, stack, lb["id"])
+    assert third["status"] == "completed"
+    assert len(llm.requests) == calls + 12
+    assert all(newcomer.name.encode() in r.body for r in llm.requests[calls:])
+    assert third["cache_hits"] == 24
+    assert cache_docs(ws) - before == 9
+
+
+def test_a_judged_run_asked_again_calls_neither_the_models_nor_the_judge(ws, stack, hf, llm):
+    url, _ = make_dataset(hf, llm, 7)
+    j = judge_model(llm)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="judge",
+                            judge_provider="OpenRouter", judge_model=j.name)  # fmt: skip
+    for acc in (0.8, 0.3):
+        add_openrouter(ws, lb["id"], model(llm, acc))
+    first = run_to_end(ws, stack, lb["id"])
+    assert first["status"] == "completed"
+    calls = len(llm.requests)
+    with recording(ws.container) as queue:
+        second = run_to_end(ws, stack, lb["id"])
+    assert second["status"] == "completed", second
+    assert len(llm.requests) == calls
+    assert not {"/tasks/infer", "/tasks/judge"} & set(queue.paths)
+    assert [(r["score"], r["n"]) for r in second["results"]] == [
+        (r["score"], r["n"]) for r in first["results"]
+    ]
+
+
+@pytest.mark.parametrize("copy_first", [False, True], ids=["original-first", "copy-first"])
+def test_a_run_from_the_cache_delivered_twice_counts_every_cell_once(
+    ws, stack, hf, llm, copy_first
+):
+    url, _ = make_dataset(hf, llm, 12)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    for acc in (0.9, 0.4):
+        add_openrouter(ws, lb["id"], model(llm, acc))
+    first = run_to_end(ws, stack, lb["id"])
+    calls = len(llm.requests)
+    with duplicated(ws.container, copy_first=copy_first) as queue:
+        second = run_to_end(ws, stack, lb["id"])
+    assert queue.copies >= 2  # prepare and finalize, each twice
+    assert second["status"] == "completed", second
+    assert len(llm.requests) == calls
+    assert ws.container.runs.progress(ws.id, lb["id"], second["id"]) == (6, 24)
+    assert [r["score"] for r in second["results"]] == [r["score"] for r in first["results"]]
+    assert second["cache_hits"] == 24
+
+
+def test_a_chunk_finished_over_two_attempts_is_cached_whole(ws, stack, hf, llm):
+    url, rows = make_dataset(hf, llm, 5)  # one chunk
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    flaky = model(
+        llm, 0.6, failures=Failures("bad_gateway", attempts=2, inputs=frozenset(list(rows)[:2]))
+    )
+    add_openrouter(ws, lb["id"], flaky)
+    before = cache_docs(ws)
+    first = run_to_end(ws, stack, lb["id"])
+    assert first["status"] == "completed" and first["results"][0]["errors"] == 0
+    # The first attempt stored three answers, the retry the other two, in the same document.
+    assert cache_docs(ws) - before == 1
+    calls = len(llm.requests)
+    second = run_to_end(ws, stack, lb["id"])
+    assert len(llm.requests) == calls and second["cache_hits"] == 5
