@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_finalize [--models 5] [--samples 5000] [--large]
 
-Writes a run whose every cell is scored (``--models`` x ``--samples``, in chunks of 50, each
+Writes a run whose every cell is scored (``--models`` x ``--samples``, in chunks of 100, each
 cell with its answers and its summary, as the pipeline saves them), then times
 ``Pipeline.finalize`` (reading the cells' summaries, the statistics, the transaction that
 completes the run) and its peak Python memory (tracemalloc; numpy reports its buffers to it).
@@ -23,7 +23,7 @@ from typing import Any
 from infra.emulator import FirestoreEmulator
 from infra.processes import free_port
 
-CHUNK = 50
+CHUNK = 100  # RUN_CHUNK_SIZE's default
 GOAL_SECONDS = 10.0
 GOAL_MIB = 512.0
 

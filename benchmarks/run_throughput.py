@@ -1,23 +1,30 @@
 """Throughput of a run: N models x M samples against a stand-in with a fixed latency.
 
-    python -m benchmarks.run_throughput [--models 3] [--samples 200] [--latency-ms 200]
-                                        [--concurrency 8] [--chunk-size 100] [--skip-promptfoo]
+    python -m benchmarks.run_throughput [--models 5] [--samples 1000] [--latency-ms 200]
+                                        [--concurrency 32] [--chunk-size 100] [--skip-promptfoo]
+    python -m benchmarks.run_throughput --matrix [--large] [--skip-promptfoo]
 
 Everything is real but the model provider: the Firestore emulator, the gateway serving every
 function over loopback HTTP, the local dispatcher delivering Cloud Tasks semantics, and the
-stand-in speaking OpenAI's wire format with ``--latency-ms`` per call. Prints:
+stand-in speaking OpenAI's wire format with ``--latency-ms`` per call, in a process of its own
+(``benchmarks/standin_process.py``). Prints:
 
 - wall time from ``POST /run`` to ``completed``, against the ideal
   ``latency x ceil(N*M / concurrency)`` (every call in a full wave, no overhead);
-- Firestore writes per sample, counted at the client's commit RPC (documents written, including
-  cells, the dataset version, response-cache entries and run state changes);
+- the stand-in's own count of calls in flight: the peak, which must equal the configured
+  limit, and the mean over the calls' span;
+- Firestore writes per (model, sample), counted at the client's Commit RPC (documents written:
+  cells, progress counters, response-cache documents, the dataset version, run state), on a
+  cold run and on the same run again served by the response cache;
 - the same workload run by promptfoo (npm) at the same concurrency against the same stand-in.
 
 Concurrency means model calls in flight across the whole run on both sides: Podium's is the
 provider's call budget (PROVIDER_CONCURRENCY, one per process, shared by every task), with
-enough inference tasks at once to keep it full; promptfoo's is ``--max-concurrency``. The
-stand-in's own count of requests in flight is printed for both, so the claim is checked, not
-assumed.
+enough inference tasks at once to keep it full; promptfoo's is ``--max-concurrency``.
+
+``--matrix`` runs issue 13's grid, each cell in a fresh process: 5 x 1,000 at 8, 32 and 128
+in flight, and with ``--large`` 25 x 10,000 too (250,000 calls: at 200 ms that is 104 minutes
+at 8 in flight, so the large size runs at 32 and 128 only unless ``--large-all``).
 """
 
 from __future__ import annotations
@@ -26,11 +33,13 @@ import argparse
 import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +49,9 @@ from infra.emulator import FirestoreEmulator
 from infra.processes import free_port
 
 PROMPT = "Answer with the code only.\n\nQuestion: {input}"
+GOAL_RATIO = 1.10
+GOAL_COLD_WRITES = 0.05
+GOAL_WARM_WRITES = 0.01
 
 
 @dataclass
@@ -48,38 +60,16 @@ class Side:
     wall_seconds: float
     calls: int
     peak_in_flight: int
+    mean_in_flight: float
     detail: str
 
 
-class InFlight:
-    """Wraps the stand-in's handler to count concurrent model calls."""
-
-    def __init__(self, standin: Any) -> None:
-        self._standin, self._original = standin, standin.handle
-        self._lock = threading.Lock()
-        self.now = self.peak = self.calls = 0
-        self.first = self.last = self.busy = 0.0
-        standin.handle = self._handle
-
-    def _handle(self, request: Any) -> Any:
-        with self._lock:
-            self.now += 1
-            self.calls += 1
-            self.peak = max(self.peak, self.now)
-            self.first = self.first or time.perf_counter()
-        began = time.perf_counter()
-        try:
-            return self._original(request)
-        finally:
-            with self._lock:
-                self.now -= 1
-                self.last = time.perf_counter()
-                self.busy += self.last - began
-
-    def reset(self) -> None:
-        with self._lock:
-            self.now = self.peak = self.calls = 0
-            self.first = self.last = self.busy = 0.0
+def span(before: dict[str, Any], after: dict[str, Any]) -> tuple[int, int, float]:
+    """Calls, peak and mean in flight between two of the stand-in's stats (reset before)."""
+    calls = int(after["calls"]) - int(before["calls"])
+    busy = float(after["busy"]) - float(before["busy"])
+    length = float(after["last"]) - float(after["first"])
+    return calls, int(after["peak"]), busy / length if length > 0 else 0.0
 
 
 class WriteCounter:
@@ -110,7 +100,7 @@ class WriteCounter:
 
 
 def podium_side(
-    args: argparse.Namespace, llm: Any, hf: Any, inflight: InFlight
+    args: argparse.Namespace, llm: Any, hf: Any, rows: dict[str, str], names: list[str]
 ) -> tuple[Side, dict[str, Any]]:
     from infra.gateway import serve
     from shared import bootstrap
@@ -119,10 +109,9 @@ def podium_side(
     from shared.services import access
     from shared.tasks.limits import DEFAULT_QUEUE_LIMITS, QueueLimits
     from shared.tasks.local import LocalDispatcher
-    from tests.standins.openai_server import StandinModel
 
     # Enough tasks at once that the budget always has samples waiting (a task streams its
-    # whole chunk into it): twice the budget's worth of samples, and one more task.
+    # whole chunk into it): twice the budget's worth of samples, and two more tasks.
     tasks_in_flight = math.ceil(2 * args.concurrency / args.chunk_size) + 2
     settings = Settings()
     server = serve("127.0.0.1", 0)
@@ -137,17 +126,11 @@ def podium_side(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     dispatcher.start()
 
-    rows = {f"B{uuid.uuid4().hex[:6]}q{i}": f"ans{i}" for i in range(args.samples)}
-    llm.dataset.update(rows)
     url = hf.add_file(
         "bench/data",
         "eval.jsonl",
         "\n".join(json.dumps({"input": q, "expected": a}) for q, a in rows.items()),
     )
-    names = [f"bench/model-{i}" for i in range(args.models)]
-    for i, name in enumerate(names):
-        llm.add_model(StandinModel(name, accuracy=0.9 - 0.2 * i, latency_ms=args.latency_ms))
-
     ws = access.create_workspace(
         workspaces=container.workspaces, clock=container.clock, name="bench", plan="pro"
     )
@@ -167,80 +150,71 @@ def podium_side(
         )
 
     writes = WriteCounter()
-    inflight.reset()
+    llm.reset()
+    before = llm.stats()
     start = time.perf_counter()
     run = http.post(f"/api/leaderboards/{lb['id']}/run", json={}).json()
-    dispatcher.join(timeout=3600)
+    dispatcher.join(timeout=4 * 3600)
     wall = time.perf_counter() - start
+    after = llm.stats()
     final = http.get(f"/api/leaderboards/{lb['id']}/runs/{run['id']}").json()
     if final["status"] != "completed":
         raise SystemExit(f"the run ended {final['status']}: {final.get('reason')}")
     samples = args.models * args.samples
-    cold = {
-        "before": inflight.first - start,
-        "handler_ms": inflight.busy / max(1, inflight.calls) * 1000,
-        "mean_in_flight": inflight.busy / max(1e-9, inflight.last - inflight.first),
-        "after": start + wall - inflight.last,
-        "writes": writes.writes,
-        "commits": writes.commits,
-        "calls": inflight.calls,
-        "peak": inflight.peak,
-    }
+    calls, peak, mean = span(before, after)
+    cold = {"writes": writes.writes, "commits": writes.commits}
 
     # The same run again, served by the response cache.
     writes.reset()
-    inflight.reset()
+    llm.reset()
     start = time.perf_counter()
     run2 = http.post(f"/api/leaderboards/{lb['id']}/run", json={}).json()
     dispatcher.join(timeout=3600)
     warm_wall = time.perf_counter() - start
     warm = http.get(f"/api/leaderboards/{lb['id']}/runs/{run2['id']}").json()
+    warm_calls = int(llm.stats()["calls"])
 
     dispatcher.stop(timeout=10)
     server.shutdown()
     side = Side(
         "Podium",
         wall,
-        cold["calls"],
-        cold["peak"],
-        f"budget {args.concurrency}, {tasks_in_flight} tasks at once; "
-        f"{cold['writes'] / samples:.2f} writes/sample "
-        f"({cold['writes']} documents in {cold['commits']} commits); first call "
-        f"{cold['before']:.2f} s after POST /run, completed {cold['after']:.2f} s after the last; "
-        f"{cold['mean_in_flight']:.1f} in flight on average, each answered in "
-        f"{cold['handler_ms']:.0f} ms",
+        calls,
+        peak,
+        mean,
+        f"{tasks_in_flight} tasks at once; {cold['writes']} documents written in "
+        f"{cold['commits']} commits",
     )
     extras = {
         "writes_per_sample": cold["writes"] / samples,
         "warm_wall": warm_wall,
         "warm_hits": warm["cache_hits"],
+        "warm_calls": warm_calls,
         "warm_writes_per_sample": writes.writes / samples,
         "scores": {r["name"]: r["score"] for r in final["results"]},
-        "rows": rows,
-        "names": names,
     }
     return side, extras
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", type=int, default=3)
-    p.add_argument("--samples", type=int, default=200)
-    p.add_argument("--latency-ms", type=float, default=200.0)
-    p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--chunk-size", type=int, default=100)
-    p.add_argument("--skip-promptfoo", action="store_true")
-    args = p.parse_args()
-
+def one(args: argparse.Namespace) -> dict[str, Any]:
+    """One configuration: Podium, then promptfoo, against one stand-in process."""
+    from benchmarks.standin_process import RemoteStandin
     from tests.standins.hf_server import HFStandin
-    from tests.standins.openai_server import OpenAIStandin
 
+    rows = {f"B{uuid.uuid4().hex[:6]}q{i}": f"ans{i}" for i in range(args.samples)}
+    names = [f"bench/model-{i}" for i in range(args.models)]
+    models = [
+        {
+            "name": n,
+            "accuracy": 0.9 - 0.8 * i / max(1, args.models - 1),
+            "latency_ms": args.latency_ms,
+        }
+        for i, n in enumerate(names)
+    ]
     emulator = FirestoreEmulator(f"127.0.0.1:{free_port()}", "demo-podium-bench")
     emulator.start()
     hf = HFStandin().start()
-    llm = OpenAIStandin()
-    llm.keep_alive = True
-    llm.start()
+    llm = RemoteStandin(rows, models)
     os.environ.update(
         {
             "FIRESTORE_EMULATOR_HOST": emulator.host_port,
@@ -250,62 +224,129 @@ def main() -> None:
             "PODIUM_ALLOW_PRIVATE_ENDPOINTS": "true",
             "RUN_CHUNK_SIZE": str(args.chunk_size),
             "PROVIDER_CONCURRENCY": str(args.concurrency),
+            "DATASET_MAX_ROWS": str(max(50_000, args.samples)),
         }
     )
-    inflight = InFlight(llm)
     try:
-        podium, extras = podium_side(args, llm, hf, inflight)
+        podium, extras = podium_side(args, llm, hf, rows, names)
         sides = [podium]
         if not args.skip_promptfoo:
             from benchmarks.promptfoo_side import ensure_promptfoo, run_promptfoo
 
             ensure_promptfoo()
-            inflight.reset()
+            llm.reset()
             with tempfile.TemporaryDirectory() as tmp:
                 result = run_promptfoo(
                     base_url=llm.base_url,
-                    models=extras["names"],
-                    inputs=list(extras["rows"]),
-                    expected=extras["rows"],
+                    models=names,
+                    inputs=list(rows),
+                    expected=rows,
                     prompt_template=PROMPT,
                     concurrency=args.concurrency,
                     workdir=Path(tmp),
+                    timeout_seconds=4 * 3600,
                 )
+            calls, peak, mean = span({"calls": 0, "busy": 0.0}, llm.stats())
             sides.append(
                 Side(
                     "promptfoo",
                     result.wall_seconds,
-                    inflight.calls,
-                    inflight.peak,
+                    calls,
+                    peak,
+                    mean,
                     f"--max-concurrency {args.concurrency}; {result.passes} passed, "
-                    f"{result.failures} failed, {result.errors} errors; its own duration "
-                    f"{result.reported_seconds or float('nan'):.2f} s",
+                    f"{result.failures} failed, {result.errors} errors",
                 )
             )
     finally:
         llm.stop()
         hf.stop()
         emulator.stop()
-
     n = args.models * args.samples
-    ideal = args.latency_ms / 1000 * math.ceil(n / args.concurrency)
+    return {
+        "models": args.models,
+        "samples": args.samples,
+        "concurrency": args.concurrency,
+        "latency_ms": args.latency_ms,
+        "ideal": args.latency_ms / 1000 * math.ceil(n / args.concurrency),
+        "sides": [asdict(side) for side in sides],
+        **extras,
+    }
+
+
+def report(r: dict[str, Any]) -> None:
+    n = r["models"] * r["samples"]
     print(
-        f"\n{args.models} models x {args.samples} samples = {n} calls, "
-        f"{args.latency_ms:.0f} ms each, "
-        f"{args.concurrency} in flight: ideal {ideal:.2f} s\n"
+        f"\n{r['models']} models x {r['samples']:,} samples = {n:,} calls, "
+        f"{r['latency_ms']:.0f} ms each, {r['concurrency']} in flight: ideal {r['ideal']:.2f} s"
     )
-    print(f"{'':10} {'wall s':>8} {'x ideal':>8} {'calls':>6} {'peak':>5}  detail")
-    for s in sides:
-        ratio = s.wall_seconds / ideal
+    print(f"{'':10} {'wall s':>8} {'x ideal':>8} {'calls':>7} {'peak':>5} {'mean':>6}  detail")
+    for s in r["sides"]:
         print(
-            f"{s.name:10} {s.wall_seconds:8.2f} {ratio:8.2f} {s.calls:6d} "
-            f"{s.peak_in_flight:5d}  {s.detail}"
+            f"{s['name']:10} {s['wall_seconds']:8.2f} {s['wall_seconds'] / r['ideal']:8.2f} "
+            f"{s['calls']:7d} {s['peak_in_flight']:5d} {s['mean_in_flight']:6.1f}  {s['detail']}"
         )
     print(
-        f"\nPodium again with a warm response cache: {extras['warm_wall']:.2f} s, "
-        f"{extras['warm_hits']} cache hits, {extras['warm_writes_per_sample']:.2f} writes/sample"
+        f"Podium: x ideal goal <= {GOAL_RATIO}, peak goal == {r['concurrency']}; writes per "
+        f"(model, sample) cold {r['writes_per_sample']:.4f} (goal <= {GOAL_COLD_WRITES}), "
+        f"warm {r['warm_writes_per_sample']:.4f} (goal <= {GOAL_WARM_WRITES}); warm run "
+        f"{r['warm_wall']:.2f} s, {r['warm_hits']:,} cache hits, {r['warm_calls']} calls"
     )
-    print("Podium scores:", ", ".join(f"{k}={v:.3f}" for k, v in extras["scores"].items()))
+
+
+def matrix(args: argparse.Namespace) -> None:
+    grid = [(5, 1000, c) for c in (8, 32, 128)]
+    if args.large or args.large_all:
+        grid += [(25, 10_000, c) for c in ((8, 32, 128) if args.large_all else (32, 128))]
+    results = []
+    for models, samples, concurrency in grid:
+        cmd = [
+            sys.executable, "-m", "benchmarks.run_throughput", "--json",
+            "--models", str(models), "--samples", str(samples),
+            "--concurrency", str(concurrency), "--latency-ms", str(args.latency_ms),
+            "--chunk-size", str(args.chunk_size),
+        ] + (["--skip-promptfoo"] if args.skip_promptfoo else [])  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        report(result)
+        results.append(result)
+    print("\nsize          in flight  Podium x ideal  peak  promptfoo x ideal  writes cold  warm")
+    for r in results:
+        sides = {s["name"]: s for s in r["sides"]}
+        pf = sides.get("promptfoo")
+        print(
+            f"{r['models']:>2} x {r['samples']:<7,} {r['concurrency']:>9}  "
+            f"{sides['Podium']['wall_seconds'] / r['ideal']:>14.2f}  "
+            f"{sides['Podium']['peak_in_flight']:>4}  "
+            f"{(pf['wall_seconds'] / r['ideal']) if pf else float('nan'):>17.2f}  "
+            f"{r['writes_per_sample']:>11.4f}  {r['warm_writes_per_sample']:.4f}"
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", type=int, default=5)
+    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--latency-ms", type=float, default=200.0)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--chunk-size", type=int, default=100)
+    p.add_argument("--skip-promptfoo", action="store_true")
+    p.add_argument("--matrix", action="store_true", help="issue 13's grid, each in a process")
+    p.add_argument("--large", action="store_true", help="with --matrix: 25 x 10,000 too")
+    p.add_argument("--large-all", action="store_true", help="--large at 8 in flight as well")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    args = p.parse_args()
+    if args.matrix:
+        matrix(args)
+        return
+    import logging
+
+    logging.getLogger("podium").setLevel(logging.WARNING)
+    result = one(args)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        report(result)
 
 
 if __name__ == "__main__":

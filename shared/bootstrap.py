@@ -21,6 +21,7 @@ from shared.http.api import Call, Reply, Route
 from shared.identity import FirebaseIdentity
 from shared.providers.budget import CallBudget
 from shared.providers.chat import ChatProvider
+from shared.providers.clients import ClientPerThread
 from shared.providers.factory import Endpoint, ProviderFactory
 from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
 from shared.providers.openrouter_catalog import OpenRouterCatalog
@@ -128,18 +129,16 @@ class Container:
 
     @cached_property
     def http(self) -> httpx.Client:
-        """One pooled client for every outbound call of this instance. trust_env is off: a
-        proxy variable in the environment must not silently reroute model traffic."""
-        s = self.settings
-        # No cap on connections: the call budget (one per provider) bounds model calls in
-        # flight, and a pool cap below it would make calls queue for a connection instead.
-        return httpx.Client(
-            trust_env=False,
-            follow_redirects=False,
-            limits=httpx.Limits(
-                max_connections=None, max_keepalive_connections=s.provider_concurrency * 2
-            ),
-        )
+        """One pooled client for this instance's outbound calls other than model calls
+        (datasets, the model catalog). trust_env is off: a proxy variable in the environment
+        must not silently reroute traffic."""
+        return _client(max_connections=16)
+
+    @cached_property
+    def model_http(self) -> ClientPerThread:
+        """Model calls: a client per calling thread (shared/providers/clients.py); the call
+        budget's threads bound how many there are."""
+        return ClientPerThread(lambda: _client(max_connections=4))
 
     @cached_property
     def call_budget(self) -> CallBudget:
@@ -149,7 +148,7 @@ class Container:
     def providers(self) -> ProviderFactory:
         s = self.settings
         return ProviderFactory(
-            client=self.http,
+            client=self.model_http,
             openrouter_base_url=s.openrouter_base_url,
             openrouter_api_key=s.openrouter_api_key.get_secret_value()
             if s.openrouter_api_key
@@ -263,6 +262,16 @@ class Container:
 
     def check_url(self, url: str) -> None:
         check_outbound_url(url, allow_private=self.settings.podium_allow_private_endpoints)
+
+
+def _client(*, max_connections: int) -> httpx.Client:
+    return httpx.Client(
+        trust_env=False,
+        follow_redirects=False,
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+    )
 
 
 _lock = threading.Lock()

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import httpx
 
 from shared.providers.auth import Auth
+from shared.providers.clients import ClientPerThread
 from shared.providers.errors import (
     ProviderError,
     error_from_transport,
@@ -92,7 +93,7 @@ class OpenAICompatibleProvider:
     def __init__(
         self,
         *,
-        client: httpx.Client,
+        client: httpx.Client | ClientPerThread,
         base_url: str,
         model: str | None,
         auth: Auth,

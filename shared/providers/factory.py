@@ -13,6 +13,7 @@ import httpx
 
 from shared.providers.auth import Auth, AuthType
 from shared.providers.chat import ChatProvider, OpenAICompatibleProvider
+from shared.providers.clients import ClientPerThread
 from shared.providers.openrouter import OpenRouterProvider
 from shared.providers.url_safety import OutboundGuard
 
@@ -37,7 +38,7 @@ class Endpoint:
 
 @dataclass
 class ProviderFactory:
-    client: httpx.Client
+    client: httpx.Client | ClientPerThread
     openrouter_base_url: str
     openrouter_api_key: str | None
     timeout: float

@@ -9,6 +9,7 @@ import httpx
 
 from shared.providers.auth import Auth
 from shared.providers.chat import OpenAICompatibleProvider
+from shared.providers.clients import ClientPerThread
 from shared.providers.url_safety import UrlGuard
 
 DEFAULT_OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
@@ -29,7 +30,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
     def __init__(
         self,
         *,
-        client: httpx.Client,
+        client: httpx.Client | ClientPerThread,
         model: str,
         token: str | None = None,
         deployment_api_key: str | None = None,

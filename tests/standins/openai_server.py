@@ -370,7 +370,7 @@ class Dataset(dict[str, str]):
         self.longest = max(self.longest, _count_pieces(key))
         super().__setitem__(key, value)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
 
