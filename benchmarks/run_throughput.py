@@ -1,7 +1,7 @@
 """Throughput of a run: N models x M samples against a stand-in with a fixed latency.
 
     python -m benchmarks.run_throughput [--models 5] [--samples 1000] [--latency-ms 200]
-                                        [--concurrency 32] [--chunk-size 100] [--skip-promptfoo]
+                                        [--concurrency 32] [--chunk-size 125] [--skip-promptfoo]
     python -m benchmarks.run_throughput --matrix [--large] [--skip-promptfoo]
 
 Everything is real but the model provider: the Firestore emulator, the gateway serving every
@@ -329,7 +329,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--latency-ms", type=float, default=200.0)
     p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--chunk-size", type=int, default=100)
+    p.add_argument("--chunk-size", type=int, default=125)
     p.add_argument("--skip-promptfoo", action="store_true")
     p.add_argument("--matrix", action="store_true", help="issue 13's grid, each in a process")
     p.add_argument("--large", action="store_true", help="with --matrix: 25 x 10,000 too")

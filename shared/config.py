@@ -88,9 +88,10 @@ class Settings(BaseSettings):
     # Samples per dataset chunk document and per inference task (fewer when rows are large:
     # chunks are cut by bytes too). At most 200, so every answer keeps a useful share of its
     # cell document (shared/domain/runs.py, output_budget).
-    # 100: a task's fixed writes (claim, cell, progress, cache) are then 0.04 per sample, and
-    # an answer keeps about 6 KiB of its cell.
-    run_chunk_size: int = Field(default=100, ge=1, le=200)
+    # 125: a task's fixed writes (claim, cell, progress, cache) are then 0.032 per sample, a
+    # run served from the cache writes one cell per 125 samples, and an answer keeps about
+    # 5.7 KiB of its cell.
+    run_chunk_size: int = Field(default=125, ge=1, le=200)
     # Model calls in flight per provider (host) in one instance, shared by all of its tasks
     # (shared/providers/budget.py). Cloud Run serves several tasks at once per instance; each
     # streams its chunk through this budget.

@@ -8,8 +8,10 @@ import json
 import pytest
 
 from shared.config import Settings
+from shared.domain.results import cell_summary
 from shared.domain.runs import (
     CELL_MAX_BYTES,
+    ERROR_MAX_BYTES,
     MIN_OUTPUT_BYTES,
     SAMPLE_OVERHEAD_BYTES,
     chunk_starts,
@@ -50,14 +52,22 @@ def test_an_empty_dataset_is_one_empty_chunk():
 def test_a_full_cell_of_maximal_answers_fits_its_document(samples):
     budget = output_budget(samples, output_max_chars=8000)
     assert budget >= MIN_OUTPUT_BYTES
-    record = {
+    # An answer has no error, and the judge leaves a reason or an error, not both; a sample
+    # whose call failed has an error and no answer.
+    answered = {
         "index": 99999, "output": "\u65e5" * (budget // 3), "truncated": True,
-        "error": "e" * 1000, "judge_reason": "r" * 1000, "judge_error": None, "judged": True,
-        "score": 0.5, "latency_ms": 123456.789, "tokens_in": 10**9, "tokens_out": 10**9,
-        "cost_usd": 1234.5678, "cached": False,
+        "error": None, "judge_reason": "r" * 1000, "judge_error": None, "judged": True,
+        "score": 0.5, "pair_inconsistent": False, "latency_ms": 123456.789,
+        "tokens_in": 10**9, "tokens_out": 10**9, "cost_usd": 1234.5678, "cached": False,
     }  # fmt: skip
-    size = len(json.dumps({"samples": [record] * samples}, ensure_ascii=False).encode())
-    assert size <= CELL_MAX_BYTES + samples * 100 < 1024 * 1024
+    failed = {**answered, "output": None, "error": "e" * ERROR_MAX_BYTES, "judge_reason": None}
+    for record in (answered, failed):
+        cell = [record] * samples
+        # Packed bytes are stored as bytes: count them one for one.
+        summary = {k: ("x" * len(v) if isinstance(v, bytes) else v)
+                   for k, v in cell_summary(cell).items()}  # fmt: skip
+        size = len(json.dumps({"samples": cell, "summary": summary}, ensure_ascii=False).encode())
+        assert size <= CELL_MAX_BYTES + samples * 100 < 1024 * 1024
 
 
 def test_the_answer_budget_never_exceeds_what_output_max_chars_allows():

@@ -29,7 +29,9 @@ AUTO_LIMIT_ROWS = 1000
 # both are cut by bytes as well as by rows, with room left for field names and the document's
 # own name (what these budgets measure is the JSON of the values, a close upper bound).
 CHUNK_MAX_BYTES = 768 * 1024
-CELL_MAX_BYTES = 768 * 1024
+# A cell's answers (their shares, below) with the per-sample overhead; the summary (17 bytes a
+# sample) and the cell's own fields stay within the remaining 128 KiB.
+CELL_MAX_BYTES = 896 * 1024
 # What one sample's record in a cell holds besides the answer: the judge's reason or its error
 # (one or the other, cut to REASON_MAX_BYTES / ERROR_MAX_BYTES), numbers and flags. A call's
 # own error takes the answer's place (a sample with an error has no output).

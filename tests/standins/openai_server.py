@@ -149,19 +149,24 @@ class OpenAIStandin(StandinServer):
         return WRONG_ANSWER
 
     def find_input(self, text: str) -> str | None:
-        """The longest input ``text`` contains whole, looked up by the prompt's pieces (O(1)
-        in the dataset's size: a benchmark's stand-in must not slow down as datasets grow)."""
-        data = self.dataset
-        longest = (
-            data.longest if isinstance(data, Dataset) else max(map(_count_pieces, data), default=0)
-        )
+        """The longest input ``text`` contains whole. Looked up from each of the prompt's
+        pieces by the inputs that start with that piece, one dictionary probe per length they
+        come in: the time does not grow with the dataset (a benchmark's stand-in must not slow
+        down as datasets grow), nor with the length of its inputs."""
+        data = self.dataset if isinstance(self.dataset, Dataset) else Dataset(self.dataset)
         found: str | None = None
         cuts = _cuts(text)
         for i in range(len(cuts) - 1):
-            for j in range(i + 1, min(len(cuts), i + 1 + longest)):
-                candidate = text[cuts[i] : cuts[j]]
-                if candidate in data and (found is None or len(candidate) > len(found)):
-                    found = candidate
+            by_length = data.starting_with.get(text[cuts[i] : cuts[i + 1]])
+            if not by_length:
+                continue
+            for pieces, keys in by_length.items():
+                j = i + pieces
+                if j < len(cuts):
+                    candidate = text[cuts[i] : cuts[j]]
+                    longer = found is None or len(candidate) > len(found)
+                    if longer and candidate in keys and candidate in data:
+                        found = candidate
         return found
 
     def default_judge(self, messages: list[dict[str, Any]]) -> str:
@@ -358,16 +363,19 @@ def catalog_endpoint(
 
 
 class Dataset(dict[str, str]):
-    """input -> expected, remembering the most pieces (``_cuts``) any input has, so a lookup
-    tries only substrings that long."""
+    """input -> expected, with the inputs indexed by their first piece (``_cuts``) and their
+    number of pieces, for ``find_input``."""
 
     def __init__(self, rows: Mapping[str, str] | None = None) -> None:
         super().__init__()
-        self.longest = 0
+        self.starting_with: dict[str, dict[int, set[str]]] = {}
         self.update(rows or {})
 
     def __setitem__(self, key: str, value: str) -> None:
-        self.longest = max(self.longest, _count_pieces(key))
+        cuts = _cuts(key)
+        if len(cuts) > 1:
+            first = key[cuts[0] : cuts[1]]
+            self.starting_with.setdefault(first, {}).setdefault(len(cuts) - 1, set()).add(key)
         super().__setitem__(key, value)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
@@ -386,10 +394,6 @@ def _cuts(text: str) -> list[int]:
     if text:
         cuts.append(len(text))
     return cuts
-
-
-def _count_pieces(key: str) -> int:
-    return max(0, len(_cuts(key)) - 1)
 
 
 def _contains_whole(text: str, key: str) -> bool:
