@@ -94,6 +94,7 @@ locals {
     GOOGLE_CLOUD_PROJECT = var.project_id
     HF_ENDPOINT          = var.outbound.hf_endpoint
     OPENROUTER_BASE_URL  = var.outbound.openrouter_base_url
+    PROVIDER_CONCURRENCY = tostring(var.outbound.provider_concurrency)
     WORKERS_URL          = local.function_urls["workers"]
     TASKS_MODE           = "cloud"
     TASKS_LOCATION       = var.region

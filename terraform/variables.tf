@@ -80,10 +80,16 @@ variable "internal_ingress" {
 }
 
 variable "outbound" {
-  description = "Model provider endpoints the functions call."
+  description = <<-EOT
+    Model provider endpoints the functions call, and how many calls one worker instance has in
+    flight per provider host (PROVIDER_CONCURRENCY, shared by all the tasks it serves). Calls
+    in flight to a provider across the deployment are at most provider_concurrency times the
+    instances serving its queue: about ceil(max_concurrent_dispatches / workers concurrency).
+  EOT
   type = object({
-    hf_endpoint         = optional(string, "https://huggingface.co")
-    openrouter_base_url = optional(string, "https://openrouter.ai/api/v1")
+    hf_endpoint          = optional(string, "https://huggingface.co")
+    openrouter_base_url  = optional(string, "https://openrouter.ai/api/v1")
+    provider_concurrency = optional(number, 64)
   })
   default  = {}
   nullable = false
@@ -103,7 +109,7 @@ variable "queues" {
     max_doublings             = optional(number, 5)
   }))
   default = {
-    # Inference: one task is a chunk of ~100 samples, each a provider call.
+    # Inference: one task is a chunk of up to 125 samples (RUN_CHUNK_SIZE), each a provider call.
     "inference-openrouter"  = { max_dispatches_per_second = 5, max_concurrent_dispatches = 20 }
     "inference-huggingface" = { max_dispatches_per_second = 2, max_concurrent_dispatches = 5 }
     "inference-custom"      = { max_dispatches_per_second = 2, max_concurrent_dispatches = 10 }

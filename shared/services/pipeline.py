@@ -280,7 +280,9 @@ class Pipeline:
         ws, lb = ref.workspace_id, ref.leaderboard_id
         version = run["dataset_version"]["id"]
         digests = self.runs.chunk_digests(ws, lb, version)
-        endpoints = {m: self._endpoint(run["endpoints"][m]) for m in {m for m, _ in jobs}}
+        endpoints = {
+            m: self._endpoint(run["endpoints"][m], with_token=False) for m in {m for m, _ in jobs}
+        }
         ids = {job: self._infer_cache_id(run, endpoints[job[0]], digests[job[1]]) for job in jobs}
         now = self.clock()
         docs = self.runs.cached(ws, ids.values(), now)
@@ -291,7 +293,7 @@ class Pipeline:
         made: dict[str, Doc] = {}
         for model_id, chunk in found:
             samples = chunks[chunk]
-            work = self._infer_calls(run, model_id, samples)
+            work = self._infer_calls(run, model_id, samples, with_token=False)
             entries = docs[ids[(model_id, chunk)]]
             if any(k not in entries for k in work.keys.values()):
                 continue
@@ -317,7 +319,7 @@ class Pipeline:
 
     def _verdicts_cached(self, run: Doc, samples: Sequence[Doc], results: dict[int, Doc]) -> bool:
         """Judge ``results`` from the cache alone, if it holds every verdict (in place)."""
-        work = self._judge_calls(run, samples, results)
+        work = self._judge_calls(run, samples, results, with_token=False)
         entries = self.runs.cached(run["workspace_id"], [work.cache_id], self.clock()).get(
             work.cache_id, {}
         )
@@ -453,10 +455,12 @@ class Pipeline:
         if cell is not None:
             self._after_cell(ref, run, cell)
 
-    def _infer_calls(self, run: Doc, model_id: str, samples: Sequence[Doc]) -> _Calls:
+    def _infer_calls(
+        self, run: Doc, model_id: str, samples: Sequence[Doc], *, with_token: bool = True
+    ) -> _Calls:
         """Every sample's messages and cache key for ``model_id``, and the chunk's cache
         document."""
-        endpoint = self._endpoint(run["endpoints"][model_id])
+        endpoint = self._endpoint(run["endpoints"][model_id], with_token=with_token)
         prompts = run["prompts"]
         messages = {
             s["index"]: render_messages(
@@ -562,13 +566,21 @@ class Pipeline:
         if cell is not None:
             self._after_cell(ref, run, cell)
 
-    def _judge_calls(self, run: Doc, samples: Sequence[Doc], results: dict[int, Doc]) -> _Calls:
+    def _judge_calls(
+        self,
+        run: Doc,
+        samples: Sequence[Doc],
+        results: dict[int, Doc],
+        *,
+        with_token: bool = True,
+    ) -> _Calls:
         """The judge's call for every answer of a cell. The cache document is named by all of
         them, so a retry finds what its first attempt stored, and a run served from the cache
         finds the verdicts before any task is queued."""
         inputs = {s["index"]: s for s in samples}
         judge = run["judge"]
-        key = judge.get("token_encrypted")  # the workspace's OpenRouter key, if it has one
+        # The workspace's OpenRouter key, if it has one (not needed for cache keys).
+        key = judge.get("token_encrypted") if with_token else None
         endpoint = Endpoint(
             platform=judge["provider"],
             model_url=judge["model"],
@@ -1091,8 +1103,10 @@ class Pipeline:
                         ref.workspace_id, ref.leaderboard_id, ref.run_id, cid, owner=owner
                     )
 
-    def _endpoint(self, snapshot: Doc) -> Endpoint:
-        token = snapshot.get("token_encrypted")
+    def _endpoint(self, snapshot: Doc, *, with_token: bool = True) -> Endpoint:
+        """The candidate's endpoint; without its token where only its identity is needed
+        (cache keys): the token is decrypted by the step that calls the model."""
+        token = snapshot.get("token_encrypted") if with_token else None
         return Endpoint(
             platform=snapshot["platform"],
             model_url=snapshot["model_url"],
