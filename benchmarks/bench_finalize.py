@@ -132,18 +132,26 @@ def main() -> None:
                 spent.append(time.perf_counter() - began)
 
         container.runs.cell_summaries = timed  # type: ignore[method-assign]
-        tracemalloc.start()
+        ref = TaskRef("ws_bench", "lb_bench", "run_bench")
         started = time.perf_counter()
-        container.pipeline.finalize(TaskRef("ws_bench", "lb_bench", "run_bench"))
+        container.pipeline.finalize(ref)
         seconds = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
         run = container.runs.get("ws_bench", "lb_bench", "run_bench") or {}
         assert run.get("status") == "completed", run.get("status")
+        # Memory in a second pass: tracemalloc slows allocation-heavy code two- to threefold,
+        # so it would distort the time.
+        container.runs.transition(
+            "ws_bench", "lb_bench", "run_bench", allowed_from=["completed"],
+            fields={"status": "running"},
+        )  # fmt: skip
+        tracemalloc.start()
+        container.pipeline.finalize(ref)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
         print(f"finalize, {models} models x {samples:,} samples ({models * (samples // CHUNK):,} "
               f"cells, written in {setup:.0f} s), Firestore emulator, 2 cores:")  # fmt: skip
         print(f"  wall time   {seconds:8.2f} s    goal < {GOAL_SECONDS:g} s "
-              f"(reading the summaries {sum(spent):.2f} s)")  # fmt: skip
+              f"(reading the summaries {spent[0]:.2f} s)")  # fmt: skip
         print(f"  peak memory {peak:8.1f} MiB  goal < {GOAL_MIB:g} MiB (Python allocations)")
     finally:
         emulator.stop()

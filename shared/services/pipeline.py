@@ -884,9 +884,7 @@ class Pipeline:
         cells = (
             self.runs.cells(ref.workspace_id, ref.leaderboard_id, ref.run_id)
             if human
-            else self.runs.cell_summaries(
-                ref.workspace_id, ref.leaderboard_id, ref.run_id, run["model_ids"]
-            )
+            else self.runs.cell_summaries(ref.workspace_id, ref.leaderboard_id, ref.run_id)
         )
         if sum(1 for c in cells if c["state"] == done_state) < run["plan"]["cells_total"]:
             return  # early: the last cell to be scored enqueues this again
