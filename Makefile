@@ -85,10 +85,11 @@ fuzz: $(STAMP)
 	PODIUM_FUZZ_MAX_EXAMPLES=$${FUZZ_EXAMPLES:-100} PODIUM_FUZZ_SEED=$${FUZZ_SEED:-20261123} \
 		$(PY) -m pytest tests/test_schemathesis.py -s -q
 
-## Benchmarks against their goals: throughput beside promptfoo, the statistics, finalize
-## (BENCH_LARGE=1: finalize at 25 models x 50,000 samples, a few minutes of set-up).
-bench: $(STAMP)
-	$(PY) -m benchmarks.run_throughput
+## Benchmarks against their goals: throughput and writes at 5 x 1,000 for 8, 32 and 128 in
+## flight beside promptfoo, the statistics, finalize. BENCH_LARGE=1 adds 25 x 10,000 runs (at
+## 32 and 128 in flight: most of an hour each with promptfoo) and finalize at 25 x 50,000.
+bench: $(STAMP) $(NODE_STAMP)
+	$(PY) -m benchmarks.run_throughput --matrix $${BENCH_LARGE:+--large}
 	$(PY) -m benchmarks.bench_statistics
 	$(PY) -m benchmarks.bench_finalize $${BENCH_LARGE:+--large}
 

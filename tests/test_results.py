@@ -123,3 +123,32 @@ def test_model_result_counts_errors_unscored_latency_tokens_cost_and_cache():
         None,
         None,
     )
+
+
+def test_packed_summaries_combine_to_what_the_samples_say_and_old_lists_still_read():
+    import numpy as np
+
+    from shared.domain.results import cell_summary, combine
+
+    first = [
+        {"output": "a", "error": None, "score": 1.0, "latency_ms": 100.0, "cached": False},
+        {"output": None, "error": "down", "score": None, "cached": False},
+        {"output": "b", "error": None, "score": None, "latency_ms": 300.0, "cached": True},
+    ]
+    second = [{"output": "c", "error": None, "score": 0.25, "latency_ms": 200.0}]
+    packed = [cell_summary(first), cell_summary(second)]
+    assert all(isinstance(p["scores"], bytes) for p in packed)
+    # A summary as cells kept it before packing: plain lists.
+    legacy = {
+        **packed[1],
+        "scores": [0.25],
+        "fresh": [True],
+        "latencies": [200.0],
+    }
+    for parts in (packed, [packed[0], legacy]):
+        c = combine(parts)
+        assert c["n"] == 4 and c["answered"] == 3 and c["unscored"] == 1
+        np.testing.assert_array_equal(c["scores"], [1.0, np.nan, np.nan, 0.25])
+        assert c["fresh"].tolist() == [True, True, False, True]
+        assert c["latencies"].tolist() == [100.0, 300.0, 200.0]
+    assert combine([])["scores"].size == 0
