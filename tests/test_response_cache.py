@@ -4,6 +4,8 @@ exactly once under duplicate delivery."""
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -158,3 +160,16 @@ def test_a_chunk_finished_over_two_attempts_is_cached_whole(ws, stack, hf, llm):
     calls = len(llm.requests)
     second = run_to_end(ws, stack, lb["id"])
     assert len(llm.requests) == calls and second["cache_hits"] == 5
+
+
+def test_cells_and_chunks_are_committed_in_groups_the_emulator_accepts():
+    # A warm run's cells near their 896 KiB budget, written by prepare: the commits must stay
+    # under the 4 MiB a request the emulator (and gRPC by default) accept.
+    from shared.repositories.base import COMMIT_MAX_BYTES, commit_groups
+
+    big = {"samples": [{"output": "x" * 7000, "judge_reason": "r" * 1000}] * 100}
+    groups = commit_groups([(i, big) for i in range(10)], extra_writes=1)
+    assert [len(g) for g in groups] == [2, 2, 2, 2, 2]
+    assert 2 * len(json.dumps(big)) <= COMMIT_MAX_BYTES < 3 * len(json.dumps(big))
+    small = commit_groups([(i, {"a": 1}) for i in range(1000)], extra_writes=1)
+    assert [len(g) for g in small] == [399, 399, 202]

@@ -33,7 +33,7 @@ from google.cloud.firestore_v1 import aggregation
 
 from shared.domain.errors import NotFound, TransientFailure
 from shared.domain.events import COUNTER_SHARDS, DAILY, MONTHLY, shard_caps
-from shared.repositories.base import Doc, leaderboard_ref, transact
+from shared.repositories.base import Doc, commit_groups, leaderboard_ref, transact
 
 # Events written per transaction: far under Firestore's per-commit limits (500 writes were the
 # old cap), and small enough that a contended retry is cheap.
@@ -391,10 +391,10 @@ class EventRepository:
                     {"keys": consumed[i : i + KEYS_PER_DOCUMENT]},
                 )
             )
-        for start in range(0, len(writes), 20):  # far under the 10 MiB request limit
+        for group in commit_groups([(i, data) for i, (_, data) in enumerate(writes)]):
             batch = self._db.batch()
-            for doc_ref, data in writes[start : start + 20]:
-                batch.set(doc_ref, data)
+            for i in group:
+                batch.set(*writes[i])
             batch.commit()
 
     def commit_version(

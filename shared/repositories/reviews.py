@@ -11,11 +11,10 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import aggregation
 
 from shared.domain.errors import NotFound
-from shared.repositories.base import Doc, leaderboard_ref, transact
+from shared.repositories.base import Doc, commit_groups, leaderboard_ref, transact
 
 # Decides a review's effect inside the transaction: (item now) -> fields to set on it.
 ReviewChange = Callable[[Doc], Doc]
-BATCH = 400
 
 
 class ReviewRepository:
@@ -30,8 +29,9 @@ class ReviewRepository:
         touches the reviews already given); returns how many were created."""
         col = self._items(ws, lb_id)
         created = 0
-        for start in range(0, len(items), BATCH):
-            part = items[start : start + BATCH]
+        by_id = {it["id"]: it for it in items}
+        for group in commit_groups([(it["id"], it) for it in items]):
+            part = [by_id[i] for i in group]
             for _attempt in range(3):
                 refs = [col.document(it["id"]) for it in part]
                 existing = {s.id for s in self._db.get_all(refs) if s.exists}

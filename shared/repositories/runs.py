@@ -21,7 +21,6 @@ overwrite a cell that has moved on (a late ``infer`` must never touch a ``scored
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 from datetime import datetime
@@ -32,7 +31,7 @@ from google.cloud import firestore
 
 from shared.domain.errors import Conflict, NotFound, TransientFailure
 from shared.domain.runs import ACTIVE_STATUSES, CellState, inputs_digest
-from shared.repositories.base import Doc, leaderboard_ref, page, transact
+from shared.repositories.base import Doc, commit_groups, leaderboard_ref, page, transact
 
 RunCheck = Callable[[Doc, Doc | None], None]
 # Read-then-conditional-write rounds before a cell that keeps changing is left to a retry.
@@ -53,10 +52,6 @@ class Claim(NamedTuple):
 # takes well under Firestore's sustained write rate even when every task of a run finishes
 # at once, and progress is that many reads.
 PROGRESS_SHARDS = 8
-# One commit of cells created together: under Firestore's 10 MiB and 500 writes per request,
-# with the progress shards' writes beside them.
-BATCH_MAX_BYTES = 6 * 1024 * 1024
-BATCH_MAX_CELLS = 400
 
 
 class RunRepository:
@@ -364,16 +359,15 @@ class RunRepository:
         """Write a version's chunks, then its document: a version whose document exists is
         complete, so a crash half-way leaves nothing that looks usable."""
         ref = self._versions(ws, lb_id).document(version_id)
-        batch = self._db.batch()
-        for i, samples in enumerate(chunks):
-            batch.set(
-                ref.collection("chunks").document(f"{i:05d}"),
-                {"index": i, "samples": samples, "inputs_sha256": inputs_digest(samples)},
-            )
-            if (i + 1) % 20 == 0:  # stay far under the 10 MiB request limit
-                batch.commit()
-                batch = self._db.batch()
-        batch.commit()
+        docs = {
+            i: {"index": i, "samples": samples, "inputs_sha256": inputs_digest(samples)}
+            for i, samples in enumerate(chunks)
+        }
+        for group in commit_groups(list(docs.items())):
+            batch = self._db.batch()
+            for i in group:
+                batch.set(ref.collection("chunks").document(f"{i:05d}"), docs[i])
+            batch.commit()
         # The same content pinned by an earlier run is identical by construction.
         with suppress(AlreadyExists):
             ref.create(meta)
@@ -442,7 +436,7 @@ class RunRepository:
                 if snap.exists:
                     pending.pop(snap.id, None)
             try:
-                for part in _batches(pending):
+                for part in commit_groups(list(pending.items()), extra_writes=1):
                     batch = self._db.batch()
                     scored = [cid for cid in part if pending[cid].get("state") == CellState.SCORED]
                     for cid in part:
@@ -471,18 +465,3 @@ class RunRepository:
 def _shard(cell_id: str) -> int:
     """The progress counter a cell counts in, spread by its id."""
     return int(hashlib.sha256(cell_id.encode()).hexdigest(), 16) % PROGRESS_SHARDS
-
-
-def _batches(cells: dict[str, Doc]) -> list[list[str]]:
-    """Cell ids in commits that stay under Firestore's 10 MiB request and 500 writes (a cell
-    may be close to 1 MiB)."""
-    out: list[list[str]] = []
-    size = BATCH_MAX_BYTES
-    for cid, cell in cells.items():
-        est = len(json.dumps(cell, default=str))
-        if size + est > BATCH_MAX_BYTES or len(out[-1]) >= BATCH_MAX_CELLS:
-            out.append([])
-            size = 0
-        out[-1].append(cid)
-        size += est
-    return out
