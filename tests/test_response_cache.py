@@ -5,7 +5,6 @@ exactly once under duplicate delivery."""
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
