@@ -95,3 +95,29 @@ def test_the_budget_key_is_the_host_not_the_path():
     assert provider_key("HTTPS://Example.COM/x") == "https://example.com"
     with pytest.raises(ValueError, match="at least one call"):
         CallBudget(0)
+
+
+def test_each_thread_has_its_own_client_and_an_ended_threads_client_is_released():
+    import gc
+
+    import httpx
+
+    from shared.providers.clients import ClientPerThread
+
+    clients = ClientPerThread(httpx.Client)
+    seen: list[int] = []
+
+    def use() -> None:
+        seen.append(id(clients._client()))
+        assert clients._client() is clients._client()  # the same one within a thread
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for t in threads:
+        t.start()
+        t.join()
+    gc.collect()
+    assert len(seen) == 4 and len(clients._all) == 0
+    main = clients._client()
+    assert len(clients._all) == 1
+    clients.close()
+    assert main.is_closed

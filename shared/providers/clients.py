@@ -12,6 +12,7 @@ connection, and no two calls share a pool.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,9 @@ class ClientPerThread:
     def __init__(self, make: Callable[[], httpx.Client]) -> None:
         self._make = make
         self._local = threading.local()
-        self._all: list[httpx.Client] = []
+        # Weak: a client goes with its thread (the budget's threads live as long as the
+        # process, but a caller on a short-lived thread must not leave clients behind).
+        self._all: weakref.WeakSet[httpx.Client] = weakref.WeakSet()
         self._lock = threading.Lock()
 
     def _client(self) -> httpx.Client:
@@ -34,7 +37,7 @@ class ClientPerThread:
             client = self._make()
             self._local.client = client
             with self._lock:
-                self._all.append(client)
+                self._all.add(client)
         return client
 
     def stream(self, method: str, url: str, **kwargs: Any) -> Any:
@@ -42,6 +45,7 @@ class ClientPerThread:
 
     def close(self) -> None:
         with self._lock:
-            clients, self._all = self._all, []
+            clients = list(self._all)
+            self._all = weakref.WeakSet()
         for client in clients:
             client.close()

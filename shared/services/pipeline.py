@@ -598,16 +598,7 @@ class Pipeline:
             for i, r in results.items()
             if r.get("output") is not None
         }
-        keys = {
-            i: cache_key(
-                provider=endpoint.platform,
-                endpoint=None,
-                model=endpoint.model,
-                parameters=JUDGE_PARAMETERS,
-                messages=m,
-            )
-            for i, m in messages.items()
-        }
+        keys = _judge_keys(endpoint, JUDGE_PARAMETERS, messages)
         return _Calls(endpoint, messages, keys, chunk_cache_id(sorted(keys.values())))
 
     def _judge_pairwise(self, ref: TaskRef, run: Doc, baseline: str, final_attempt: bool) -> None:
@@ -704,16 +695,7 @@ class Pipeline:
             messages[2 * i + 1] = build_pairwise_messages(
                 input=question, reference=reference, answer_a=theirs, answer_b=r["output"]
             )
-        keys = {
-            k: cache_key(
-                provider=endpoint.platform,
-                endpoint=None,
-                model=endpoint.model,
-                parameters=PAIRWISE_PARAMETERS,
-                messages=m,
-            )
-            for k, m in messages.items()
-        }
+        keys = _judge_keys(endpoint, PAIRWISE_PARAMETERS, messages)
         # Pairs already judged (by an earlier attempt) are not asked again.
         pending = {k: m for k, m in messages.items() if not results[k // 2].get("judged")}
         cache_id = chunk_cache_id(sorted(keys.values()))
@@ -1323,3 +1305,20 @@ def _apply_verdict(record: Doc, text: str) -> None:
         judge_reason=_short(verdict.reason, REASON_MAX_BYTES) if verdict else None,
         judge_error=None if verdict else "the judge's reply did not parse as a verdict",
     )
+
+
+def _judge_keys(
+    endpoint: Endpoint, parameters: dict[str, Any], messages: dict[int, list[dict[str, str]]]
+) -> dict[int, str]:
+    """Cache keys of judge calls: the judge's model and parameters and the messages (not its
+    URL or key, so a workspace's own OpenRouter key shares the cache)."""
+    return {
+        i: cache_key(
+            provider=endpoint.platform,
+            endpoint=None,
+            model=endpoint.model,
+            parameters=parameters,
+            messages=m,
+        )
+        for i, m in messages.items()
+    }
