@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -25,6 +25,8 @@ from tests.test_runs import (
     model,
     run_to_end,
 )
+
+Q = TypeVar("Q")
 
 
 class Duplicating:
@@ -59,9 +61,10 @@ class Duplicating:
 
 
 @contextmanager
-def duplicated(container: Any, *, copy_first: bool) -> Iterator[Duplicating]:
+def swapped_queue(container: Any, wrap: Callable[[Any], Q]) -> Iterator[Q]:
+    """The container's task queue replaced by ``wrap(queue)`` for the block."""
     original = container.queue
-    queue = Duplicating(original, copy_first=copy_first)
+    queue = wrap(original)
     # Container.queue is a cached property: the API's handlers read it, the pipeline holds it.
     container.__dict__["queue"] = queue
     container.pipeline.queue = queue
@@ -70,6 +73,12 @@ def duplicated(container: Any, *, copy_first: bool) -> Iterator[Duplicating]:
     finally:
         container.__dict__["queue"] = original
         container.pipeline.queue = original
+
+
+@contextmanager
+def duplicated(container: Any, *, copy_first: bool) -> Iterator[Duplicating]:
+    with swapped_queue(container, lambda q: Duplicating(q, copy_first=copy_first)) as queue:
+        yield queue
 
 
 def calls_by_prompt(llm, model_name: str) -> Counter[str]:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import create_leaderboard
 from tests.standins.openai_server import Failures
-from tests.test_duplicate_deliveries import duplicated
+from tests.test_duplicate_deliveries import duplicated, swapped_queue
 from tests.test_runs import (
     PROMPT,
     add_openrouter,
@@ -44,15 +44,8 @@ class Recording:
 
 @contextmanager
 def recording(container: Any) -> Iterator[Recording]:
-    original = container.queue
-    queue = Recording(original)
-    container.__dict__["queue"] = queue
-    container.pipeline.queue = queue
-    try:
+    with swapped_queue(container, Recording) as queue:
         yield queue
-    finally:
-        container.__dict__["queue"] = original
-        container.pipeline.queue = original
 
 
 def cache_docs(ws: Any) -> int:
