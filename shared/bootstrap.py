@@ -21,7 +21,7 @@ from shared.http.api import Call, Reply, Route
 from shared.identity import FirebaseIdentity
 from shared.providers.budget import CallBudget
 from shared.providers.chat import ChatProvider
-from shared.providers.clients import ClientPerThread
+from shared.providers.clients import ModelHttp
 from shared.providers.factory import Endpoint, ProviderFactory
 from shared.providers.hf_datasets import DatasetFile, fetch_jsonl
 from shared.providers.openrouter_catalog import OpenRouterCatalog
@@ -135,10 +135,10 @@ class Container:
         return _client(max_connections=16)
 
     @cached_property
-    def model_http(self) -> ClientPerThread:
-        """Model calls: a client per calling thread (shared/providers/clients.py); the call
-        budget's threads bound how many there are."""
-        return ClientPerThread(lambda: _client(max_connections=4))
+    def model_http(self) -> ModelHttp:
+        """Model calls: httpcore pools, one per calling thread (shared/providers/clients.py);
+        the call budget's threads bound how many there are."""
+        return ModelHttp(connections_per_thread=4)
 
     @cached_property
     def call_budget(self) -> CallBudget:

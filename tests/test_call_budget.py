@@ -97,27 +97,25 @@ def test_the_budget_key_is_the_host_not_the_path():
         CallBudget(0)
 
 
-def test_each_thread_has_its_own_client_and_an_ended_threads_client_is_released():
+def test_each_thread_has_its_own_pool_and_an_ended_threads_pool_is_released():
     import gc
 
-    import httpx
+    from shared.providers.clients import ModelHttp
 
-    from shared.providers.clients import ClientPerThread
-
-    clients = ClientPerThread(httpx.Client)
+    http = ModelHttp()
     seen: list[int] = []
 
     def use() -> None:
-        seen.append(id(clients._client()))
-        assert clients._client() is clients._client()  # the same one within a thread
+        seen.append(id(http.pool()))
+        assert http.pool() is http.pool()  # the same one within a thread
 
     threads = [threading.Thread(target=use) for _ in range(4)]
     for t in threads:
         t.start()
         t.join()
     gc.collect()
-    assert len(seen) == 4 and len(clients._all) == 0
-    main = clients._client()
-    assert len(clients._all) == 1
-    clients.close()
-    assert main.is_closed
+    assert len(seen) == 4 and len(http._all) == 0
+    main = http.pool()
+    assert len(http._all) == 1
+    http.close()
+    assert main.connections == []

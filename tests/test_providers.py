@@ -8,7 +8,7 @@ import socket
 import time
 from typing import Any
 
-import httpx
+import httpcore
 import pytest
 
 from shared.providers.auth import Auth
@@ -18,6 +18,7 @@ from shared.providers.chat import (
     OpenAICompatibleProvider,
     chat_completions_url,
 )
+from shared.providers.clients import ModelHttp
 from shared.providers.errors import ProviderError, parse_retry_after
 from shared.providers.openrouter import OpenRouterProvider
 from shared.providers.url_safety import OutboundGuard
@@ -59,9 +60,9 @@ def standin():
 
 @pytest.fixture
 def client():
-    # trust_env=False: a proxy configured on the machine must not sit between us and loopback.
-    with httpx.Client(trust_env=False) as c:
-        yield c
+    http = ModelHttp()
+    yield http
+    http.close()
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def sleep():
 
 
 def make(
-    standin: OpenAIStandin, client: httpx.Client, sleep: RecordingSleep, **overrides: Any
+    standin: OpenAIStandin, client: ModelHttp, sleep: RecordingSleep, **overrides: Any
 ) -> OpenAICompatibleProvider:
     options: dict[str, Any] = {
         "client": client,
@@ -301,6 +302,51 @@ def test_an_oversized_error_body_keeps_its_status_classification(standin, client
     with pytest.raises(ProviderError) as caught:
         make(standin, client, sleep, max_retries=0, max_response_bytes=1000).complete(ask())
     assert (caught.value.status, caught.value.transient) == (503, True)
+
+
+def test_a_body_compressed_although_no_compression_was_asked_for_is_decoded(
+    standin, client, sleep
+):
+    """We ask for ``identity``; a gateway that gzips anyway is still understood, and the
+    byte cap applies to what the body expands to, not to its compressed size."""
+    import gzip
+
+    payload = {"choices": [{"message": {"content": "answer-1"}, "finish_reason": "stop"}]}
+    body = json.dumps(payload).encode()
+    standin.intercept = lambda request: StandinResponse(
+        200, gzip.compress(body), headers={"Content-Encoding": "gzip"}
+    )
+    assert make(standin, client, sleep).complete(ask()).text == "answer-1"
+    assert standin.requests[-1].headers["accept-encoding"] == "identity"
+
+    bomb = gzip.compress(b"x" * 10_000_000)  # ~10 KB that expands to 10 MB
+    standin.intercept = lambda request: StandinResponse(
+        200, bomb, headers={"Content-Encoding": "gzip"}
+    )
+    with pytest.raises(ProviderError, match="exceeds 1000 bytes"):
+        make(standin, client, sleep, max_response_bytes=1000).complete(ask())
+
+    standin.intercept = lambda request: StandinResponse(
+        200, b"not brotli", headers={"Content-Encoding": "br"}
+    )
+    with pytest.raises(ProviderError, match="unsupported encoding") as caught:
+        make(standin, client, sleep).complete(ask())
+    assert caught.value.transient is False
+
+
+def test_a_token_that_is_not_ascii_fails_the_call_without_sending_it(standin, client, sleep):
+    provider = make(standin, client, sleep, auth=Auth("bearer", "sk-\u2013pasted"))
+    with pytest.raises(ProviderError, match="not ASCII") as caught:
+        provider.complete(ask())
+    assert caught.value.transient is False
+    assert standin.requests == []
+
+
+def test_a_parameter_that_is_not_json_fails_the_call_without_sending_it(standin, client, sleep):
+    with pytest.raises(ProviderError, match="could not be sent") as caught:
+        make(standin, client, sleep).complete(ask(temperature=float("nan")))
+    assert caught.value.transient is False
+    assert standin.requests == []
 
 
 def test_redirects_are_not_followed(standin, client, sleep):
@@ -645,8 +691,10 @@ def test_latency_counts_from_when_the_request_is_sent_not_the_wait_for_a_connect
 
     with (
         OpenAIStandin([StandinModel("acme/slow", latency_ms=400)], dataset=DATASET) as server,
-        httpx.Client(trust_env=False, limits=httpx.Limits(max_connections=1)) as pool_of_one,
+        httpcore.ConnectionPool(max_connections=1) as one_connection,
     ):
+        # Every thread shares one pool of one connection, so the calls queue for it.
+        pool_of_one = ModelHttp(pool=lambda: one_connection)
         provider = make(server, pool_of_one, sleep, model="acme/slow")
         started = time.perf_counter()
 

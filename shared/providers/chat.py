@@ -1,7 +1,7 @@
 """Chat completions over the OpenAI wire format, which OpenRouter and most custom endpoints speak.
 
-One small class over an injected ``httpx.Client`` (the inspect_ai habit): the composition root
-owns the client (pooling, proxies, TLS) and tests hand in one pointed at a local stand-in. The
+One small class over an injected HTTP client (the inspect_ai habit): the composition root owns
+it (``clients.ModelHttp``: pools, TLS) and tests point the provider at a local stand-in. The
 provider's own job is the wire format and deciding which failures deserve another attempt.
 
 Retries here are short and bounded: enough to ride out a 429 or a flapping gateway without
@@ -18,10 +18,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpcore
 import httpx
 
 from shared.providers.auth import Auth
-from shared.providers.clients import ClientPerThread
+from shared.providers.clients import (
+    TRANSPORT_ERRORS,
+    ModelHttp,
+    Reply,
+    UnreadableBody,
+    encode_headers,
+    json_body,
+    parse_url,
+)
 from shared.providers.errors import (
     ProviderError,
     error_from_transport,
@@ -93,7 +102,7 @@ class OpenAICompatibleProvider:
     def __init__(
         self,
         *,
-        client: httpx.Client | ClientPerThread,
+        client: ModelHttp,
         base_url: str,
         model: str | None,
         auth: Auth,
@@ -113,7 +122,27 @@ class OpenAICompatibleProvider:
         self._shown = str(httpx.URL(self.endpoint).copy_with(query=None))
         self.model = model
         self._client = client
-        self._headers = {**(extra_headers or {}), **auth.headers()}
+        self._url = parse_url(self.endpoint)
+        headers = {
+            **(extra_headers or {}),
+            **auth.headers(),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            # Answers are small; asking for no compression spares decoding them.
+            "Accept-Encoding": "identity",
+            "User-Agent": f"podium httpcore/{httpcore.__version__}",
+        }
+        # Encoded once; a token that is not ASCII fails every call the same way, so it is
+        # kept as that call's error rather than raised from here.
+        self._headers: list[tuple[bytes, bytes]] | ProviderError
+        try:
+            self._headers = encode_headers(headers)
+        except UnicodeEncodeError:
+            self._headers = ProviderError(
+                f"POST {self._shown} could not be sent: a header value (the token or a custom "
+                "header) has characters that are not ASCII",
+                transient=False,
+            )
         self._timeout = timeout
         self._max_retries = max_retries
         self._sleep = sleep
@@ -153,6 +182,14 @@ class OpenAICompatibleProvider:
 
     def _attempt(self, body: dict[str, Any]) -> Completion:
         self._check_url()
+        if isinstance(self._headers, ProviderError):
+            raise self._headers
+        try:
+            content = json_body(body)
+        except ValueError as exc:  # NaN or infinity among the parameters: not JSON
+            raise ProviderError(
+                f"POST {self._shown} could not be sent: {exc}", transient=False
+            ) from None
         started = time.perf_counter()
         sent: list[float] = []
 
@@ -163,26 +200,31 @@ class OpenAICompatibleProvider:
                 sent.append(time.perf_counter())
 
         try:
-            with self._client.stream(
-                "POST",
-                self.endpoint,
-                json=body,
+            # A redirect is not followed (the reply's status says so below): a redirected POST
+            # could lead anywhere the URL check never saw.
+            reply = self._client.post(
+                self._url,
+                body=content,
                 headers=self._headers,
                 timeout=self._timeout,
-                # Never the shared client's own auth: it would go to every endpoint alike.
-                auth=None,
-                # A redirected POST turns into a GET in httpx, and a redirect could lead
-                # anywhere the URL check never saw: treat it as an error instead.
-                follow_redirects=False,
-                extensions={"trace": trace},
-            ) as response:
-                raw = self._read(response)
-        except httpx.HTTPError as exc:
+                max_bytes=self._max_response_bytes,
+                trace=trace,
+            )
+        except TRANSPORT_ERRORS as exc:
             raise error_from_transport(exc, what=f"POST {self._shown}") from exc
+        except UnreadableBody as exc:
+            raise self._malformed(str(exc)) from None
         latency_ms = (time.perf_counter() - (sent[0] if sent else started)) * 1000.0
-        if not 200 <= response.status_code < 300:
-            raise self._status_error(response, raw)
-        return self._parse(raw, latency_ms)
+        success = 200 <= reply.status < 300
+        if reply.cut and success:  # an error body only feeds the message; its status decides
+            raise ProviderError(
+                f"Response from {self._shown} exceeds {self._max_response_bytes} bytes",
+                transient=False,
+                status=reply.status,
+            )
+        if not success:
+            raise self._status_error(reply)
+        return self._parse(reply.body, latency_ms)
 
     def _check_url(self) -> None:
         if self._url_guard is None:
@@ -194,33 +236,17 @@ class OpenAICompatibleProvider:
         except OSError as exc:  # the name did not resolve: like a connection failure
             raise ProviderError(f"Could not resolve {self._shown}: {exc}", transient=True) from exc
 
-    def _read(self, response: httpx.Response) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > self._max_response_bytes:
-                if not response.is_success:
-                    break  # an error body only feeds the message; its status still decides
-                raise ProviderError(
-                    f"Response from {self._shown} exceeds {self._max_response_bytes} bytes",
-                    transient=False,
-                    status=response.status_code,
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _status_error(self, response: httpx.Response, raw: bytes) -> ProviderError:
-        status = response.status_code
+    def _status_error(self, reply: Reply) -> ProviderError:
+        status, raw = reply.status, reply.body
         if 300 <= status < 400:
-            where = response.headers.get("Location", "elsewhere")
+            where = reply.headers.get("location", "elsewhere")
             return ProviderError(
                 f"HTTP {status} from {self._shown}: redirected to {where}; "
                 "configure the final endpoint URL",
                 transient=False,
                 status=status,
             )
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(reply.headers.get("retry-after"))
         return ProviderError(
             f"HTTP {status} from {self._shown}: {_error_message(raw)}",
             transient=is_transient_status(status, has_retry_after=retry_after is not None),

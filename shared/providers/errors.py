@@ -10,7 +10,7 @@ when the upstream named a wait) so the queue retries with backoff.
 Everything else is permanent and is recorded rather than retried: other 4xx (a bad key, an
 unknown model, a prompt the provider refuses), a refused URL, and a *malformed success body*
 (a 200 that is not JSON or has no ``choices``). The last is a judgement call: a dropped
-connection surfaces as an httpx transport error, not as a short body, so a 200 we cannot parse
+connection surfaces as a transport error, not as a short body, so a 200 we cannot parse
 means the endpoint does not speak the wire format, and asking again would only spend money and
 queue attempts. One exception follows OpenRouter's documentation: a 402 that carries
 ``Retry-After`` is its in-flight spending budget, which frees up by itself, so it is transient.
@@ -22,6 +22,7 @@ import datetime
 import email.utils
 import time
 
+import httpcore
 import httpx
 
 
@@ -104,14 +105,30 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return seconds
 
 
-def error_from_transport(exc: httpx.HTTPError, *, what: str) -> ProviderError:
-    """Classify an httpx exception raised while sending ``what`` (e.g. "POST https://…")."""
-    if isinstance(exc, httpx.TimeoutException):
+_NOT_SENDABLE = (
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.LocalProtocolError,
+)
+_TRANSPORT = (
+    httpx.TransportError,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.ProxyError,
+)
+
+
+def error_from_transport(exc: Exception, *, what: str) -> ProviderError:
+    """Classify an httpx or httpcore exception raised while sending ``what`` (e.g. "POST
+    https://…"). Model calls go through httpcore (``clients.py``), everything else through
+    httpx; both name their exceptions alike."""
+    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException):
         return ProviderError(f"{what} timed out ({type(exc).__name__})", transient=True)
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
-        # Our own request is wrong (a URL scheme httpx cannot speak, a header value with a
+    if isinstance(exc, _NOT_SENDABLE):
+        # Our own request is wrong (a URL scheme we cannot speak, a header value with a
         # newline in a token): sending it again cannot help.
         return ProviderError(f"{what} could not be sent: {exc}", transient=False)
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, _TRANSPORT):
         return ProviderError(f"{what} failed: {type(exc).__name__}: {exc}", transient=True)
     return ProviderError(f"{what} failed: {type(exc).__name__}: {exc}", transient=False)

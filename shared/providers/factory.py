@@ -1,6 +1,6 @@
 """From an endpoint description (a candidate, a registered model, a judge) to a provider.
 
-Built once per instance by the composition root, with one pooled httpx client and the
+Built once per instance by the composition root, with the model-call HTTP client and the
 deployment's settings; services only ever call it.
 """
 
@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import httpx
-
 from shared.providers.auth import Auth, AuthType
 from shared.providers.chat import ChatProvider, OpenAICompatibleProvider
-from shared.providers.clients import ClientPerThread
+from shared.providers.clients import ModelHttp
 from shared.providers.openrouter import OpenRouterProvider
 from shared.providers.url_safety import OutboundGuard
 
@@ -38,7 +36,7 @@ class Endpoint:
 
 @dataclass
 class ProviderFactory:
-    client: httpx.Client | ClientPerThread
+    client: ModelHttp
     openrouter_base_url: str
     openrouter_api_key: str | None
     timeout: float

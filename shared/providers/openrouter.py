@@ -5,11 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import httpx
-
 from shared.providers.auth import Auth
 from shared.providers.chat import OpenAICompatibleProvider
-from shared.providers.clients import ClientPerThread
+from shared.providers.clients import ModelHttp
 from shared.providers.url_safety import UrlGuard
 
 DEFAULT_OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
@@ -30,7 +28,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
     def __init__(
         self,
         *,
-        client: httpx.Client | ClientPerThread,
+        client: ModelHttp,
         model: str,
         token: str | None = None,
         deployment_api_key: str | None = None,
