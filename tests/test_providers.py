@@ -304,9 +304,7 @@ def test_an_oversized_error_body_keeps_its_status_classification(standin, client
     assert (caught.value.status, caught.value.transient) == (503, True)
 
 
-def test_a_body_compressed_although_no_compression_was_asked_for_is_decoded(
-    standin, client, sleep
-):
+def test_a_body_compressed_although_no_compression_was_asked_for_is_decoded(standin, client, sleep):
     """We ask for ``identity``; a gateway that gzips anyway is still understood, and the
     byte cap applies to what the body expands to, not to its compressed size."""
     import gzip
