@@ -99,6 +99,33 @@ class WriteCounter:
             self.writes = self.commits = 0
 
 
+WARMUP_MODEL = "bench/warm-up"
+WARMUP_SAMPLES = 250
+
+
+def warm_up(http: httpx.Client, hf: Any, rows: dict[str, str], dispatcher: Any) -> None:
+    """One small run before the measured one, as a deployed instance has served before: the
+    first run of a process imports and initialises much of the code, and the first seconds of
+    the emulator's JVM are spent compiling its hot paths (a core's worth, measured, on a
+    machine of two). A model of its own, so it leaves nothing in the measured run's cache."""
+    subset = list(rows.items())[:WARMUP_SAMPLES]
+    url = hf.add_file(
+        "bench/warm-up",
+        "eval.jsonl",
+        "\n".join(json.dumps({"input": q, "expected": a}) for q, a in subset),
+    )
+    lb = http.post(
+        "/api/leaderboards",
+        json={"name": "warm-up", "system_prompt": PROMPT, "dataset_url": url, "eval_type": "exact"},
+    ).json()
+    http.post(
+        f"/api/leaderboards/{lb['id']}/models",
+        json={"name": WARMUP_MODEL, "platform": "OpenRouter", "model_url": WARMUP_MODEL},
+    )
+    http.post(f"/api/leaderboards/{lb['id']}/run", json={})
+    dispatcher.join(timeout=3600)
+
+
 def podium_side(
     args: argparse.Namespace, llm: Any, hf: Any, rows: dict[str, str], names: list[str]
 ) -> tuple[Side, dict[str, Any]]:
@@ -149,6 +176,7 @@ def podium_side(
             json={"name": name, "platform": "OpenRouter", "model_url": name},
         )
 
+    warm_up(http, hf, rows, dispatcher)
     writes = WriteCounter()
     llm.reset()
     before = llm.stats()
@@ -210,7 +238,7 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
             "latency_ms": args.latency_ms,
         }
         for i, n in enumerate(names)
-    ]
+    ] + [{"name": WARMUP_MODEL, "accuracy": 0.5, "latency_ms": args.latency_ms}]
     emulator = FirestoreEmulator(f"127.0.0.1:{free_port()}", "demo-podium-bench")
     emulator.start()
     hf = HFStandin().start()
