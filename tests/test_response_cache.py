@@ -31,10 +31,12 @@ class Recording:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.paths: list[str] = []
+        self.payloads: list[tuple[str, dict[str, Any]]] = []
 
     def enqueue(self, *, queue: str, name: str, path: str, payload: Mapping[str, Any],
                 delay_seconds: float = 0.0) -> bool:  # fmt: skip
         self.paths.append(path)
+        self.payloads.append((path, dict(payload)))
         return bool(
             self.inner.enqueue(
                 queue=queue, name=name, path=path, payload=payload, delay_seconds=delay_seconds
@@ -152,6 +154,64 @@ def test_a_chunk_finished_over_two_attempts_is_cached_whole(ws, stack, hf, llm):
     calls = len(llm.requests)
     second = run_to_end(ws, stack, lb["id"])
     assert len(llm.requests) == calls and second["cache_hits"] == 5
+
+
+def test_a_task_looks_in_the_cache_only_where_prepare_found_a_document(ws, stack, hf, llm):
+    """Prepare reads every chunk's cache document anyway; where there was none, it tells the
+    task so (one read fewer a task on a cold run). Where a document exists without every
+    answer (a sample whose call failed for good is not cached), the task reads it, takes what
+    it holds and calls the model for the rest."""
+    url, rows = make_dataset(hf, llm, 5)  # one chunk
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    broken = frozenset(list(rows)[:1])
+    add_openrouter(ws, lb["id"], model(llm, 0.8, failures=Failures("permanent", inputs=broken)))
+    with recording(ws.container) as queue:
+        first = run_to_end(ws, stack, lb["id"])
+    assert first["status"] == "completed" and first["results"][0]["errors"] == 1
+    infers = [p for path, p in queue.payloads if path == "/tasks/infer"]
+    assert infers and all(p.get("cache_absent") is True for p in infers)
+    calls = len(llm.requests)
+
+    with recording(ws.container) as queue:
+        second = run_to_end(ws, stack, lb["id"])
+    infers = [p for path, p in queue.payloads if path == "/tasks/infer"]
+    assert infers and not any(p.get("cache_absent") for p in infers)
+    assert len(llm.requests) == calls + 1  # only the failed sample is asked again
+    assert second["cache_hits"] == 4 and second["results"][0]["errors"] == 1
+
+
+def test_a_chunk_read_once_is_served_from_memory_and_a_copy_each_time(ws, stack, hf, llm):
+    """Dataset chunks never change once written (a version id is its content's digest), so
+    the repository keeps the ones it read; the least recently used go once over its size."""
+    from shared.domain.errors import Conflict
+    from shared.repositories.runs import RunRepository
+
+    url, _ = make_dataset(hf, llm, 12)  # chunks of 5, 5, 2
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="exact")
+    add_openrouter(ws, lb["id"], model(llm, 0.9))
+    run = run_to_end(ws, stack, lb["id"])
+    version = run["dataset_version"]["id"]
+    db = ws.container.db
+    stored = RunRepository(db)
+    chunks = [stored.get_chunk(ws.id, lb["id"], version, c) for c in range(3)]
+    one_chunk = sum(64 + len(s["input"]) + len(s["expected"]) + 32 for s in chunks[0])
+    small = RunRepository(db, chunk_cache_bytes=one_chunk + 100)  # room for one chunk of 5
+    assert small.get_chunk(ws.id, lb["id"], version, 0) == chunks[0]
+    small.get_chunk(ws.id, lb["id"], version, 0)[0]["input"] = "changed by a caller"
+    assert small.get_chunk(ws.id, lb["id"], version, 0) == chunks[0]
+
+    small.get_chunk(ws.id, lb["id"], version, 1)  # pushes chunk 0 out: room for one
+
+    version_ref = (
+        db.collection("workspaces").document(ws.id).collection("leaderboards")
+        .document(lb["id"]).collection("dataset_versions").document(version)
+    )  # fmt: skip
+    for snap in version_ref.collection("chunks").stream():
+        snap.reference.delete()
+    assert small.get_chunk(ws.id, lb["id"], version, 1) == chunks[1]  # from memory
+    with pytest.raises(Conflict):  # pushed out, and gone from the store
+        small.get_chunk(ws.id, lb["id"], version, 0)
+    assert stored.get_chunk(ws.id, lb["id"], version, 2) == chunks[2]  # the other kept all
 
 
 def test_cells_and_chunks_are_committed_in_groups_the_emulator_accepts():

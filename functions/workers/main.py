@@ -42,6 +42,7 @@ class TaskPayload(BaseModel):
     leaderboard_model_id: str | None = None
     chunk: int | None = Field(default=None, ge=0)
     resume: int = Field(default=0, ge=0)
+    cache_absent: bool = False
 
 
 # Errors that the same input will raise again: retrying them only delays the run's end. Data

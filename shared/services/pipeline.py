@@ -96,7 +96,7 @@ from shared.providers.factory import Endpoint
 from shared.providers.hf_datasets import DatasetFile
 from shared.repositories.base import Doc
 from shared.repositories.reviews import ReviewRepository
-from shared.repositories.runs import Claim, RunRepository
+from shared.repositories.runs import CacheWrite, Claim, RunRepository
 from shared.secrets import SecretBox
 from shared.services.run_events import log_run_state
 from shared.tasks.queue import (
@@ -146,6 +146,9 @@ class TaskRef:
     # 0 for the run's own tasks; n for those of its n-th resumption by the scheduler tick,
     # whose names differ so that names reserved by lost or spent tasks do not block them.
     resume: int = 0
+    # Set by prepare on an infer task whose chunk it found no cache document for: the task
+    # need not look again (a read a task on a cold run). Not part of the task's name.
+    cache_absent: bool = False
 
     def payload(self, **extra: Any) -> dict[str, Any]:
         base: dict[str, Any] = {
@@ -237,7 +240,7 @@ class Pipeline:
         finished = {CellState.SCORED.value} | ({CellState.ANSWERED.value} if human else set())
         cells = [(m, c) for m in run["model_ids"] for c in range(chunks)]
         # Cells the response cache answers in full are written here, without a task each.
-        served = self._from_cache(ref, run, [job for job in cells if job not in states])
+        served, absent = self._from_cache(ref, run, [job for job in cells if job not in states])
         states = {**states, **served}
         jobs = [job for job in cells if states.get(job) not in finished]
         if (ref.resume or served) and not jobs:
@@ -262,7 +265,7 @@ class Pipeline:
                 queue=QUEUE_FOR_PLATFORM.get(platform, QUEUE_INFERENCE_CUSTOM),
                 name=ref.name("infer", model_id, str(chunk)),
                 path="/tasks/infer",
-                payload=cell_ref,
+                payload=cell_ref | ({"cache_absent": True} if job in absent else {}),
             )
 
         with ThreadPoolExecutor(ENQUEUE_CONCURRENCY) as pool:
@@ -270,13 +273,14 @@ class Pipeline:
 
     def _from_cache(
         self, ref: TaskRef, run: Doc, jobs: list[tuple[str, int]]
-    ) -> dict[tuple[str, int], str]:
+    ) -> tuple[dict[tuple[str, int], str], set[tuple[str, int]]]:
         """Write the cells whose every call the response cache answers (and, for a judged
         run, whose every verdict it holds too), in a few commits, counted in the run's
-        progress; returns their states. One cache read per cell, and the chunk of a cell only
-        when its document is there: a run of what was asked before costs a write per cell."""
+        progress; returns their states, and the cells whose chunk has no cache document at
+        all. One cache read per cell, and the chunk of a cell only when its document is
+        there: a run of what was asked before costs a write per cell."""
         if not run["use_cache"] or not jobs or run.get("pairwise"):
-            return {}
+            return {}, set()
         ws, lb = ref.workspace_id, ref.leaderboard_id
         version = run["dataset_version"]["id"]
         digests = self.runs.chunk_digests(ws, lb, version)
@@ -287,8 +291,9 @@ class Pipeline:
         now = self.clock()
         docs = self.runs.cached(ws, ids.values(), now)
         found = [job for job in jobs if ids[job] in docs]
+        absent = {job for job in jobs if ids[job] not in docs}
         if not found:
-            return {}
+            return {}, absent
         chunks = {c: self.runs.get_chunk(ws, lb, version, c) for c in {c for _, c in found}}
         made: dict[str, Doc] = {}
         for model_id, chunk in found:
@@ -313,9 +318,9 @@ class Pipeline:
                 state = CellState.SCORED
             made[cell_id(model_id, chunk)] = self._cell_doc(model_id, chunk, state, results)
         if not made:
-            return {}
+            return {}, absent
         self.runs.create_cells(ws, lb, ref.run_id, made)
-        return {(c["leaderboard_model_id"], c["chunk"]): c["state"] for c in made.values()}
+        return {(c["leaderboard_model_id"], c["chunk"]): c["state"] for c in made.values()}, absent
 
     def _verdicts_cached(self, run: Doc, samples: Sequence[Doc], results: dict[int, Doc]) -> bool:
         """Judge ``results`` from the cache alone, if it holds every verdict (in place)."""
@@ -421,7 +426,9 @@ class Pipeline:
             done = {s["index"]: s for s in (claim.cell or {}).get("samples", [])}
             work = self._infer_calls(run, model_id, samples)
             pending = {i: m for i, m in work.messages.items() if i not in done}
-            calls = self._call_all(run, work.endpoint, pending, work.keys, work.cache_id)
+            calls = self._call_all(
+                run, work.endpoint, pending, work.keys, work.cache_id, look=not ref.cache_absent
+            )
             budget = output_budget(len(samples), self.config.output_max_chars)
             results = dict(done)
             transient: list[_Call] = []
@@ -431,9 +438,8 @@ class Pipeline:
                 else:
                     results[call.index] = self._answer_record(call, budget)
             # The records as the cell keeps them (cut to its budget), so a run served from
-            # the cache writes the very cell this one does.
-            self._fill_cache(
-                ref,
+            # the cache writes the very cell this one does. Saved with the cell, in its commit.
+            cache = self._cache_write(
                 run,
                 work.cache_id,
                 {
@@ -444,14 +450,14 @@ class Pipeline:
             )
             expected = {s["index"]: s.get("expected") for s in samples}
             if transient:
-                self._save_cell(ref, model_id, chunk, CellState.PARTIAL, results, owner)
+                self._save_cell(ref, model_id, chunk, CellState.PARTIAL, results, owner, cache)
                 raise TransientFailure(
                     f"{len(transient)} of {len(samples)} samples hit transient provider failures",
                     max((c.error.retry_after or 0 for c in transient if c.error), default=0)
                     or None,
                 )
             state = self._score_answers(run, results, expected)
-            cell = self._save_cell(ref, model_id, chunk, state, results, owner)
+            cell = self._save_cell(ref, model_id, chunk, state, results, owner, cache)
         if cell is not None:
             self._after_cell(ref, run, cell)
 
@@ -556,13 +562,13 @@ class Pipeline:
                     if call.cached
                     else (call.completion.text if call.completion else ""),
                 )
-            self._fill_cache(ref, run, work.cache_id, self._verdict_entries(calls, work.keys))
+            cache = self._cache_write(run, work.cache_id, self._verdict_entries(calls, work.keys))
             if transient:
-                self._save_cell(ref, model_id, chunk, CellState.ANSWERED, results, owner)
+                self._save_cell(ref, model_id, chunk, CellState.ANSWERED, results, owner, cache)
                 raise TransientFailure(
                     f"{transient} judge calls hit transient failures", retry_after
                 )
-            cell = self._save_cell(ref, model_id, chunk, CellState.SCORED, results, owner)
+            cell = self._save_cell(ref, model_id, chunk, CellState.SCORED, results, owner, cache)
         if cell is not None:
             self._after_cell(ref, run, cell)
 
@@ -738,7 +744,9 @@ class Pipeline:
                 judge_reason=_short(f"{first[1]} / {second[1]}", REASON_MAX_BYTES),
                 judge_error=None,
             )
-        self._fill_cache(ref, run, cache_id, self._verdict_entries(list(calls.values()), keys))
+        cache = self._cache_write(run, cache_id, self._verdict_entries(list(calls.values()), keys))
+        if cache is not None:
+            self.runs.cache_put(ref.workspace_id, cache)
         return transient
 
     def _audit(self, ref: TaskRef, run: Doc, cell: Doc) -> None:
@@ -1103,12 +1111,14 @@ class Pipeline:
         messages: dict[int, list[dict[str, str]]],
         keys: dict[int, str],
         cache_id: str,
+        *,
+        look: bool = True,
     ) -> list[_Call]:
-        """Answer ``messages`` from the chunk's cache document where it has them, and call the
-        model for the rest."""
+        """Answer ``messages`` from the chunk's cache document where it has them (unless told
+        not to ``look``: prepare found none), and call the model for the rest."""
         cached = (
             self.runs.cached(run["workspace_id"], [cache_id], self.clock()).get(cache_id, {})
-            if run["use_cache"] and messages
+            if run["use_cache"] and messages and look
             else {}
         )
         provider = self.providers(endpoint)
@@ -1134,13 +1144,11 @@ class Pipeline:
         answered = self.budget.map(provider_key(provider.endpoint), call, misses)
         return sorted([*hits.values(), *answered], key=lambda c: c.index)
 
-    def _fill_cache(self, ref: TaskRef, run: Doc, cache_id: str, entries: dict[str, Doc]) -> None:
-        """Add this attempt's fresh answers to the chunk's cache document: one write."""
+    def _cache_write(self, run: Doc, cache_id: str, entries: dict[str, Doc]) -> CacheWrite | None:
+        """This attempt's fresh answers for the chunk's cache document, if the run caches."""
         if not run["use_cache"] or self.config.cache_ttl <= timedelta(0) or not entries:
-            return
-        self.runs.cache_put(
-            ref.workspace_id, cache_id, entries, self.clock() + self.config.cache_ttl
-        )
+            return None
+        return CacheWrite(cache_id, entries, self.clock() + self.config.cache_ttl)
 
     @staticmethod
     def _verdict_entries(calls: Sequence[_Call], keys: dict[int, str]) -> dict[str, Doc]:
@@ -1203,8 +1211,10 @@ class Pipeline:
         state: CellState,
         results: dict[int, Doc],
         owner: str,
+        cache: CacheWrite | None = None,
     ) -> Doc | None:
-        """Write the cell (releasing the lease) if the lease is still ours; None if not."""
+        """Write the cell (releasing the lease) and ``cache`` if the lease is still ours; None
+        if not."""
         cell = self._cell_doc(model_id, chunk, state, results)
         saved = self.runs.save_cell(
             ref.workspace_id,
@@ -1213,6 +1223,7 @@ class Pipeline:
             cell_id(model_id, chunk),
             cell,
             owner=owner,
+            cache=cache,
         )
         if not saved:
             log.warning("cell %s: lease lost before saving; the other holder's result stands",
