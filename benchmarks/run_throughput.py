@@ -99,6 +99,8 @@ class WriteCounter:
             self.writes = self.commits = 0
 
 
+# The workers' Cloud Run concurrency (terraform/functions.tf; tests/test_terraform.py checks).
+WORKER_TASKS = 8
 WARMUP_MODEL = "bench/warm-up"
 WARMUP_SAMPLES = 250
 
@@ -137,9 +139,10 @@ def podium_side(
     from shared.tasks.limits import DEFAULT_QUEUE_LIMITS, QueueLimits
     from shared.tasks.local import LocalDispatcher
 
-    # Enough tasks at once that the budget always has samples waiting (a task streams its
-    # whole chunk into it): twice the budget's worth of samples, and two more tasks.
-    tasks_in_flight = math.ceil(2 * args.concurrency / args.chunk_size) + 2
+    # One worker instance: it serves WORKER_TASKS requests at once as deployed, or more where
+    # the budget needs them to always have samples waiting (a task streams its chunk into it,
+    # then spends a few Firestore round trips saving it and the next task starting).
+    tasks_in_flight = max(WORKER_TASKS, math.ceil(2 * args.concurrency / args.chunk_size) + 2)
     settings = Settings()
     server = serve("127.0.0.1", 0)
     base = f"http://127.0.0.1:{server.port}"

@@ -628,3 +628,11 @@ def test_workers_outlive_the_tasks_dispatch_deadline() -> None:
     timeout = _tf_functions()["workers"]["timeout_seconds"]
     assert timeout >= Settings.model_fields["task_dispatch_deadline_seconds"].default
     assert timeout <= 3600, "Cloud Run's longest request timeout"
+
+
+def test_the_throughput_benchmark_models_a_worker_as_deployed() -> None:
+    """benchmarks/run_throughput.py runs one worker instance serving as many tasks at once
+    as Cloud Run sends it: the figures mean nothing for another concurrency."""
+    from benchmarks.run_throughput import WORKER_TASKS
+
+    assert _tf_functions()["workers"]["concurrency"] == WORKER_TASKS

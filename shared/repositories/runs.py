@@ -30,11 +30,11 @@ from typing import Any, Literal, NamedTuple
 
 from google.api_core.exceptions import AlreadyExists, FailedPrecondition
 from google.cloud import firestore
-from google.cloud.firestore_v1.field_path import FieldPath
 
 from shared.domain.errors import Conflict, NotFound, TransientFailure
 from shared.domain.runs import ACTIVE_STATUSES, CellState, inputs_digest
 from shared.repositories.base import Doc, commit_groups, leaderboard_ref, page, transact
+from shared.repositories.packing import pack, pack_cell, unpack, unpack_cell
 
 RunCheck = Callable[[Doc, Doc | None], None]
 # Read-then-conditional-write rounds before a cell that keeps changing is left to a retry.
@@ -176,7 +176,7 @@ class RunRepository:
     # --- cells --------------------------------------------------------------------------
     def get_cell(self, ws: str, lb_id: str, run_id: str, cell_id: str) -> Doc | None:
         snap = self._cells(ws, lb_id, run_id).document(cell_id).get()
-        return snap.to_dict() if snap.exists else None
+        return unpack_cell(snap.to_dict() or {}) if snap.exists else None
 
     # Cell writes are conditional on the update time of the cell as it was read (Firestore's
     # precondition), not transactions: a transaction's reads lock the document until it ends,
@@ -207,12 +207,12 @@ class RunRepository:
         lease = {"lease_owner": owner, "lease_until": until, "updated_at": now}
         for _ in range(CONDITIONAL_ATTEMPTS):
             snap = ref.get()
-            cell: Doc | None = snap.to_dict() if snap.exists else None
+            cell: Doc | None = unpack_cell(snap.to_dict() or {}) if snap.exists else None
             if (cell or {}).get("state") not in states:
                 return Claim("done", cell)
             try:
                 if cell is None:
-                    ref.create({**placeholder, **lease})
+                    ref.create(pack_cell({**placeholder, **lease}))
                     return Claim("claimed", {**placeholder, **lease})
                 holder, held_until = cell.get("lease_owner"), cell.get("lease_until")
                 if holder not in (None, owner) and held_until is not None and held_until > now:
@@ -256,7 +256,9 @@ class RunRepository:
         exact under duplicate delivery. ``cache`` goes into the response cache in that commit
         too (one commit a task, not two); a delivery whose lease was lost caches nothing."""
         replace = {
-            **cell,
+            **pack_cell(cell),
+            # A cell stored before samples were packed keeps them as a list: drop it.
+            "samples": firestore.DELETE_FIELD,
             "lease_owner": firestore.DELETE_FIELD,
             "lease_until": firestore.DELETE_FIELD,
         }
@@ -329,7 +331,7 @@ class RunRepository:
             query = query.where(
                 filter=firestore.FieldFilter("leaderboard_model_id", "==", model_id)
             )
-        return [d.to_dict() or {} for d in query.stream()]
+        return [unpack_cell(d.to_dict() or {}) for d in query.stream()]
 
     def cell_summaries(self, ws: str, lb_id: str, run_id: str) -> list[Doc]:
         """Every cell's model, chunk, state and summary, without its answers (a field mask:
@@ -439,7 +441,11 @@ class RunRepository:
             for snap in self._db.get_all(refs[start : start + 300]):
                 doc = snap.to_dict() if snap.exists else None
                 if doc is not None and doc.get("expires_at") and doc["expires_at"] > now:
-                    found[snap.id] = doc.get("entries") or {}
+                    found[snap.id] = {
+                        # Packed since entries were packed; maps before.
+                        key: unpack(entry) if isinstance(entry, bytes) else entry
+                        for key, entry in (doc.get("entries") or {}).items()
+                    }
         return found
 
     def cache_put(self, ws: str, write: CacheWrite) -> None:
@@ -448,16 +454,15 @@ class RunRepository:
         ref, data, merge = self._cache_merge(ws, write)
         ref.set(data, merge=merge)
 
-    def _cache_merge(self, ws: str, write: CacheWrite) -> tuple[Any, Doc, list[FieldPath]]:
-        """The merge that adds ``write`` to its document. Each entry is replaced whole:
-        ``merge=True`` would name every leaf of every entry in the field mask (six per
-        answer), which cost the emulator ~0.3 s a chunk under load, and would keep a field an
-        older entry had and the new one has not."""
-        paths = [FieldPath("entries", key) for key in write.entries]
+    def _cache_merge(self, ws: str, write: CacheWrite) -> tuple[Any, Doc, bool]:
+        """The merge that adds ``write`` to its document. Each entry is one packed value, so
+        the merge replaces entries whole and its field mask names one path per entry (as
+        maps, six per answer: a 750-path mask cost the emulator ~0.3 s a chunk under load)."""
+        entries = {key: pack(entry) for key, entry in write.entries.items()}
         return (
             self._cache(ws).document(write.chunk_id),
-            {"entries": write.entries, "expires_at": write.expires},
-            [*paths, FieldPath("expires_at")],
+            {"entries": entries, "expires_at": write.expires},
+            True,
         )
 
     def create_cells(self, ws: str, lb_id: str, run_id: str, cells: dict[str, Doc]) -> int:
@@ -480,7 +485,7 @@ class RunRepository:
                     batch = self._db.batch()
                     scored = [cid for cid in part if pending[cid].get("state") == CellState.SCORED]
                     for cid in part:
-                        batch.create(refs[cid], pending[cid])
+                        batch.create(refs[cid], pack_cell(pending[cid]))
                     if scored:
                         # The whole commit counts in one shard (one write, not one per shard).
                         batch.set(
