@@ -119,6 +119,31 @@ def test_a_judged_run_asked_again_calls_neither_the_models_nor_the_judge(ws, sta
     ]
 
 
+def test_a_new_judge_finds_the_answers_cached_and_judges_them_all(ws, stack, hf, llm):
+    """The answers are cached, the new judge's verdicts are not: no model is asked again,
+    every cell waits for its judge task, and the new judge is asked about every sample."""
+    url, _ = make_dataset(hf, llm, 7)  # chunks of 5 and 2
+    first_judge, second_judge = judge_model(llm), judge_model(llm)
+    lb = create_leaderboard(ws, dataset_url=url, system_prompt=PROMPT, eval_type="judge",
+                            judge_provider="OpenRouter", judge_model=first_judge.name)  # fmt: skip
+    for acc in (0.8, 0.3):
+        add_openrouter(ws, lb["id"], model(llm, acc))
+    assert run_to_end(ws, stack, lb["id"])["status"] == "completed"
+    calls = len(llm.requests)
+    patched = ws.http.patch(
+        f"/api/leaderboards/{lb['id']}", json={"judge_model": second_judge.name}
+    )
+    assert patched.status_code == 200, patched.text
+
+    with recording(ws.container) as queue:
+        second = run_to_end(ws, stack, lb["id"])
+    assert second["status"] == "completed", second
+    asked = llm.requests[calls:]
+    assert len(asked) == 14 and all(second_judge.name.encode() in r.body for r in asked)
+    assert "/tasks/infer" not in queue.paths and queue.paths.count("/tasks/judge") == 4
+    assert second["cache_hits"] == 14
+
+
 @pytest.mark.parametrize("copy_first", [False, True], ids=["original-first", "copy-first"])
 def test_a_run_from_the_cache_delivered_twice_counts_every_cell_once(
     ws, stack, hf, llm, copy_first

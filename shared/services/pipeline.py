@@ -296,6 +296,7 @@ class Pipeline:
             return {}, absent
         chunks = {c: self.runs.get_chunk(ws, lb, version, c) for c in {c for _, c in found}}
         made: dict[str, Doc] = {}
+        judged: dict[tuple[str, int], tuple[Sequence[Doc], dict[int, Doc]]] = {}
         for model_id, chunk in found:
             samples = chunks[chunk]
             work = self._infer_calls(run, model_id, samples, with_token=False)
@@ -310,29 +311,46 @@ class Pipeline:
             state = self._score_answers(
                 run, results, {s["index"]: s.get("expected") for s in samples}
             )
-            if run["eval_type"] == EvalType.JUDGE and not self._verdicts_cached(
-                run, samples, results
-            ):
-                pass  # answered: its judge task asks what the cache does not hold
-            elif run["eval_type"] == EvalType.JUDGE:
-                state = CellState.SCORED
             made[cell_id(model_id, chunk)] = self._cell_doc(model_id, chunk, state, results)
+            if run["eval_type"] == EvalType.JUDGE:
+                judged[(model_id, chunk)] = (samples, results)
+        # A judged cell is scored from the cache too if it holds every verdict (all the
+        # cells' verdict documents in one read); otherwise it stays answered, and its judge
+        # task asks for what the cache does not hold.
+        for (model_id, chunk), results in self._verdicts_cached(run, judged).items():
+            made[cell_id(model_id, chunk)] = self._cell_doc(
+                model_id, chunk, CellState.SCORED, results
+            )
         if not made:
             return {}, absent
         self.runs.create_cells(ws, lb, ref.run_id, made)
         return {(c["leaderboard_model_id"], c["chunk"]): c["state"] for c in made.values()}, absent
 
-    def _verdicts_cached(self, run: Doc, samples: Sequence[Doc], results: dict[int, Doc]) -> bool:
-        """Judge ``results`` from the cache alone, if it holds every verdict (in place)."""
-        work = self._judge_calls(run, samples, results, with_token=False)
-        entries = self.runs.cached(run["workspace_id"], [work.cache_id], self.clock()).get(
-            work.cache_id, {}
+    def _verdicts_cached(
+        self, run: Doc, cells: dict[tuple[str, int], tuple[Sequence[Doc], dict[int, Doc]]]
+    ) -> dict[tuple[str, int], dict[int, Doc]]:
+        """The cells of ``cells`` ((model, chunk) -> samples and answered results) whose
+        every verdict the cache holds, with the verdicts applied to their results; one read
+        for all of their verdict documents."""
+        if not cells:
+            return {}
+        works = {
+            cid: self._judge_calls(run, samples, results, with_token=False)
+            for cid, (samples, results) in cells.items()
+        }
+        docs = self.runs.cached(
+            run["workspace_id"], [w.cache_id for w in works.values()], self.clock()
         )
-        if any(k not in entries for k in work.keys.values()):
-            return False
-        for i, k in work.keys.items():
-            _apply_verdict(results[i], entries[k]["output"])
-        return True
+        scored: dict[tuple[str, int], dict[int, Doc]] = {}
+        for job, work in works.items():
+            entries = docs.get(work.cache_id, {})
+            if any(k not in entries for k in work.keys.values()):
+                continue
+            _, results = cells[job]
+            for i, k in work.keys.items():
+                _apply_verdict(results[i], entries[k]["output"])
+            scored[job] = results
+        return scored
 
     def _pin_dataset(self, ref: TaskRef, run: Doc, *, final_attempt: bool) -> Doc | None:
         source = run["dataset"]
