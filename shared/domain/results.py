@@ -122,8 +122,3 @@ def model_result(summary: ModelSummary, name: str, samples: Sequence[Doc] | Doc)
         "cost_usd": round(c["cost_usd"], 10) if c["cost_usd"] is not None else None,
         "cache_hits": c["cache_hits"],
     }
-
-
-def freshness(samples: Sequence[Doc]) -> list[bool]:
-    """Per sample: whether this run produced the answer (a cached answer repeats evidence)."""
-    return [not s.get("cached") for s in samples]
