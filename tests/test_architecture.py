@@ -29,11 +29,13 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
         {"flask", "werkzeug", "httpx", "google.cloud", "functions_framework"},
     ),
     "shared/repositories": (
-        {"google.cloud", "google.api_core", "shared.domain", "shared.repositories"},
+        # msgpack: cells' answers and cache entries are stored packed (packing.py).
+        {"google.cloud", "google.api_core", "msgpack", "shared.domain", "shared.repositories"},
         {"flask", "httpx"},
     ),
     "shared/providers": (
-        {"httpx", "shared.providers", "shared.domain"},
+        # httpcore: model calls use httpx's engine directly (clients.py).
+        {"httpx", "httpcore", "shared.providers", "shared.domain"},
         {"google.cloud", "flask", "shared.repositories"},
     ),
     "shared/tasks": (
