@@ -19,8 +19,10 @@ stand-in speaking OpenAI's wire format with ``--latency-ms`` per call, in a proc
 - the same workload run by promptfoo (npm) at the same concurrency against the same stand-in.
 
 Concurrency means model calls in flight across the whole run on both sides: Podium's is the
-provider's call budget (PROVIDER_CONCURRENCY, one per process, shared by every task), with
-enough inference tasks at once to keep it full; promptfoo's is ``--max-concurrency``.
+provider's call budget (PROVIDER_CONCURRENCY, one per process, shared by every task), in one
+worker serving 8 tasks at once as deployed (more if the budget needs them); promptfoo's is
+``--max-concurrency``. Podium's measured run follows a small warm-up run of another model,
+as a deployed instance has served before (imports, the emulator's JIT).
 
 ``--matrix`` runs issue 13's grid, each cell in a fresh process: 5 x 1,000 at 8, 32 and 128
 in flight, and with ``--large`` 25 x 10,000 too (250,000 calls: at 200 ms that is 104 minutes
