@@ -1,8 +1,9 @@
 """Throughput of a run: N models x M samples against a stand-in with a fixed latency.
 
     python -m benchmarks.run_throughput [--models 5] [--samples 1000] [--latency-ms 200]
-                                        [--concurrency 32] [--chunk-size 125] [--skip-promptfoo]
-    python -m benchmarks.run_throughput --matrix [--large] [--skip-promptfoo]
+                                        [--concurrency 32] [--chunk-size 125]
+                                        [--side both|podium|promptfoo]
+    python -m benchmarks.run_throughput --matrix [--large | --large-all] [--side ...] [--reuse]
 
 Everything is real but the model provider: the Firestore emulator, the gateway serving every
 function over loopback HTTP, the local dispatcher delivering Cloud Tasks semantics, and the
@@ -26,7 +27,11 @@ as a deployed instance has served before (imports, the emulator's JIT).
 
 ``--matrix`` runs issue 13's grid, each cell in a fresh process: 5 x 1,000 at 8, 32 and 128
 in flight, and with ``--large`` 25 x 10,000 too (250,000 calls: at 200 ms that is 104 minutes
-at 8 in flight, so the large size runs at 32 and 128 only unless ``--large-all``).
+at 8 in flight, so the large size runs at 32 and 128 only unless ``--large-all``). Every
+configuration's result is appended to ``benchmarks/.results/throughput.jsonl`` with the commit
+it ran at; ``--reuse`` takes a side already recorded for a configuration instead of running it
+again, so a grid that needs more machine time than one sitting (promptfoo at 25 x 10,000 runs
+for hours) is measured over several and still printed as one table.
 """
 
 from __future__ import annotations
@@ -229,25 +234,15 @@ def podium_side(
     return side, extras
 
 
-def one(args: argparse.Namespace) -> dict[str, Any]:
-    """One configuration: Podium, then promptfoo, against one stand-in process."""
-    from benchmarks.standin_process import RemoteStandin
+def podium_in_its_stack(
+    args: argparse.Namespace, llm: Any, rows: dict[str, str], names: list[str]
+) -> tuple[Side, dict[str, Any]]:
+    """Podium's side with an emulator and a dataset host of its own."""
     from tests.standins.hf_server import HFStandin
 
-    rows = {f"B{uuid.uuid4().hex[:6]}q{i}": f"ans{i}" for i in range(args.samples)}
-    names = [f"bench/model-{i}" for i in range(args.models)]
-    models = [
-        {
-            "name": n,
-            "accuracy": 0.9 - 0.8 * i / max(1, args.models - 1),
-            "latency_ms": args.latency_ms,
-        }
-        for i, n in enumerate(names)
-    ] + [{"name": WARMUP_MODEL, "accuracy": 0.5, "latency_ms": args.latency_ms}]
     emulator = FirestoreEmulator(f"127.0.0.1:{free_port()}", "demo-podium-bench")
     emulator.start()
     hf = HFStandin().start()
-    llm = RemoteStandin(rows, models)
     os.environ.update(
         {
             "FIRESTORE_EMULATOR_HOST": emulator.host_port,
@@ -261,40 +256,67 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
         }
     )
     try:
-        podium, extras = podium_side(args, llm, hf, rows, names)
-        sides = [podium]
-        if not args.skip_promptfoo:
-            from benchmarks.promptfoo_side import ensure_promptfoo, run_promptfoo
-
-            ensure_promptfoo()
-            llm.reset()
-            with tempfile.TemporaryDirectory() as tmp:
-                result = run_promptfoo(
-                    base_url=llm.base_url,
-                    models=names,
-                    inputs=list(rows),
-                    expected=rows,
-                    prompt_template=PROMPT,
-                    concurrency=args.concurrency,
-                    workdir=Path(tmp),
-                    timeout_seconds=4 * 3600,
-                )
-            calls, peak, mean = span({"calls": 0, "busy": 0.0}, llm.stats())
-            sides.append(
-                Side(
-                    "promptfoo",
-                    result.wall_seconds,
-                    calls,
-                    peak,
-                    mean,
-                    f"--max-concurrency {args.concurrency}; {result.passes} passed, "
-                    f"{result.failures} failed, {result.errors} errors",
-                )
-            )
+        return podium_side(args, llm, hf, rows, names)
     finally:
-        llm.stop()
         hf.stop()
         emulator.stop()
+
+
+def promptfoo_side(
+    args: argparse.Namespace, llm: Any, rows: dict[str, str], names: list[str]
+) -> Side:
+    from benchmarks.promptfoo_side import ensure_promptfoo, run_promptfoo
+
+    ensure_promptfoo()
+    llm.reset()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_promptfoo(
+            base_url=llm.base_url,
+            models=names,
+            inputs=list(rows),
+            expected=rows,
+            prompt_template=PROMPT,
+            concurrency=args.concurrency,
+            workdir=Path(tmp),
+            timeout_seconds=4 * 3600,
+        )
+    calls, peak, mean = span({"calls": 0, "busy": 0.0}, llm.stats())
+    return Side(
+        "promptfoo",
+        result.wall_seconds,
+        calls,
+        peak,
+        mean,
+        f"--max-concurrency {args.concurrency}; {result.passes} passed, "
+        f"{result.failures} failed, {result.errors} errors",
+    )
+
+
+def one(args: argparse.Namespace) -> dict[str, Any]:
+    """One configuration: Podium, then promptfoo (``--side``), against one stand-in process."""
+    from benchmarks.standin_process import RemoteStandin
+
+    rows = {f"B{uuid.uuid4().hex[:6]}q{i}": f"ans{i}" for i in range(args.samples)}
+    names = [f"bench/model-{i}" for i in range(args.models)]
+    models = [
+        {
+            "name": n,
+            "accuracy": 0.9 - 0.8 * i / max(1, args.models - 1),
+            "latency_ms": args.latency_ms,
+        }
+        for i, n in enumerate(names)
+    ] + [{"name": WARMUP_MODEL, "accuracy": 0.5, "latency_ms": args.latency_ms}]
+    llm = RemoteStandin(rows, models)
+    sides: list[Side] = []
+    extras: dict[str, Any] = {}
+    try:
+        if args.side in ("both", "podium"):
+            podium, extras = podium_in_its_stack(args, llm, rows, names)
+            sides.append(podium)
+        if args.side in ("both", "promptfoo"):
+            sides.append(promptfoo_side(args, llm, rows, names))
+    finally:
+        llm.stop()
     n = args.models * args.samples
     return {
         "models": args.models,
@@ -319,6 +341,8 @@ def report(r: dict[str, Any]) -> None:
             f"{s['name']:10} {s['wall_seconds']:8.2f} {s['wall_seconds'] / r['ideal']:8.2f} "
             f"{s['calls']:7d} {s['peak_in_flight']:5d} {s['mean_in_flight']:6.1f}  {s['detail']}"
         )
+    if "writes_per_sample" not in r:
+        return
     print(
         f"Podium: x ideal goal <= {GOAL_RATIO}, peak goal == {r['concurrency']}; writes per "
         f"(model, sample) cold {r['writes_per_sample']:.4f} (goal <= {GOAL_COLD_WRITES}), "
@@ -327,32 +351,81 @@ def report(r: dict[str, Any]) -> None:
     )
 
 
+RESULTS = Path(__file__).parent / ".results" / "throughput.jsonl"
+
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return (out.stdout.strip() or "unknown") + ("+changes" if dirty else "")
+
+
+def _recorded() -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The latest recorded result per (configuration, side)."""
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
+    if RESULTS.exists():
+        for line in RESULTS.read_text().splitlines():
+            record = json.loads(line)
+            found[tuple(record["key"])] = record
+    return found
+
+
+def _record(key: tuple[Any, ...], result: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(exist_ok=True)
+    record = {"key": list(key), "commit": _commit(), "at": time.strftime("%Y-%m-%dT%H:%MZ",
+              time.gmtime()), "result": result}  # fmt: skip
+    with RESULTS.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def matrix(args: argparse.Namespace) -> None:
     grid = [(5, 1000, c) for c in (8, 32, 128)]
     if args.large or args.large_all:
         grid += [(25, 10_000, c) for c in ((8, 32, 128) if args.large_all else (32, 128))]
-    results = []
+    wanted = ["podium", "promptfoo"] if args.side == "both" else [args.side]
+    recorded = _recorded() if args.reuse else {}
+    rows = []
     for models, samples, concurrency in grid:
-        cmd = [
-            sys.executable, "-m", "benchmarks.run_throughput", "--json",
-            "--models", str(models), "--samples", str(samples),
-            "--concurrency", str(concurrency), "--latency-ms", str(args.latency_ms),
-            "--chunk-size", str(args.chunk_size),
-        ] + (["--skip-promptfoo"] if args.skip_promptfoo else [])  # fmt: skip
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        report(result)
-        results.append(result)
+        config = (models, samples, concurrency, args.latency_ms, args.chunk_size)
+        parts: dict[str, dict[str, Any]] = {}
+        for side in wanted:
+            key = (*config, side)
+            if key in recorded:
+                parts[side] = recorded[key]
+                continue
+            cmd = [
+                sys.executable, "-m", "benchmarks.run_throughput", "--json",
+                "--models", str(models), "--samples", str(samples),
+                "--concurrency", str(concurrency), "--latency-ms", str(args.latency_ms),
+                "--chunk-size", str(args.chunk_size), "--side", side,
+            ]  # fmt: skip
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            _record(key, result)
+            parts[side] = {"commit": _commit(), "at": "now", "result": result}
+        for side, record in parts.items():
+            print(f"\n[{side}: commit {record['commit']}, {record['at']}]", end="")
+            report(record["result"])
+        rows.append(parts)
     print("\nsize          in flight  Podium x ideal  peak  promptfoo x ideal  writes cold  warm")
-    for r in results:
-        sides = {s["name"]: s for s in r["sides"]}
-        pf = sides.get("promptfoo")
+    for parts in rows:
+        podium = parts.get("podium", {}).get("result")
+        pf = parts.get("promptfoo", {}).get("result")
+        r = podium or pf
+        assert r is not None
+        ratio = {
+            name: next(s["wall_seconds"] for s in res["sides"] if s["name"] == name) / res["ideal"]
+            for name, res in (("Podium", podium), ("promptfoo", pf))
+            if res is not None
+        }
+        peak = next((s["peak_in_flight"] for s in podium["sides"]), 0) if podium else 0
         print(
             f"{r['models']:>2} x {r['samples']:<7,} {r['concurrency']:>9}  "
-            f"{sides['Podium']['wall_seconds'] / r['ideal']:>14.2f}  "
-            f"{sides['Podium']['peak_in_flight']:>4}  "
-            f"{(pf['wall_seconds'] / r['ideal']) if pf else float('nan'):>17.2f}  "
-            f"{r['writes_per_sample']:>11.4f}  {r['warm_writes_per_sample']:.4f}"
+            f"{ratio.get('Podium', float('nan')):>14.2f}  {peak:>4}  "
+            f"{ratio.get('promptfoo', float('nan')):>17.2f}  "
+            f"{(podium or {}).get('writes_per_sample', float('nan')):>11.4f}  "
+            f"{(podium or {}).get('warm_writes_per_sample', float('nan')):.4f}"
         )
 
 
@@ -363,7 +436,11 @@ def main() -> None:
     p.add_argument("--latency-ms", type=float, default=200.0)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--chunk-size", type=int, default=125)
-    p.add_argument("--skip-promptfoo", action="store_true")
+    p.add_argument("--side", choices=("both", "podium", "promptfoo"), default="both")
+    p.add_argument("--skip-promptfoo", action="store_const", const="podium", dest="side",
+                   help="the same as --side podium")  # fmt: skip
+    p.add_argument("--reuse", action="store_true",
+                   help="with --matrix: take sides already recorded (.results/)")  # fmt: skip
     p.add_argument("--matrix", action="store_true", help="issue 13's grid, each in a process")
     p.add_argument("--large", action="store_true", help="with --matrix: 25 x 10,000 too")
     p.add_argument("--large-all", action="store_true", help="--large at 8 in flight as well")
