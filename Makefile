@@ -87,9 +87,11 @@ fuzz: $(STAMP)
 
 ## Benchmarks against their goals: throughput and writes at 5 x 1,000 for 8, 32 and 128 in
 ## flight beside promptfoo, the statistics, finalize. BENCH_LARGE=1 adds 25 x 10,000 runs (at
-## 32 and 128 in flight: most of an hour each with promptfoo) and finalize at 25 x 50,000.
+## 32 and 128 in flight: most of an hour each with promptfoo) and finalize at 25 x 50,000;
+## BENCH_REUSE=1 prints the sides already recorded in benchmarks/.results/ instead of running
+## them again (a grid longer than one sitting, measured over several).
 bench: $(STAMP) $(NODE_STAMP)
-	$(PY) -m benchmarks.run_throughput --matrix $${BENCH_LARGE:+--large}
+	$(PY) -m benchmarks.run_throughput --matrix $${BENCH_LARGE:+--large} $${BENCH_REUSE:+--reuse}
 	$(PY) -m benchmarks.bench_statistics
 	$(PY) -m benchmarks.bench_finalize $${BENCH_LARGE:+--large}
 
