@@ -37,6 +37,7 @@ class NoQueue:
 
 def write_run(db: Any, ws: str, lb: str, run: str, models: int, samples: int) -> None:
     from shared.domain.results import cell_summary
+    from shared.repositories.packing import pack_cell
 
     rng = random.Random(13)
     lb_ref = db.collection("workspaces").document(ws).collection("leaderboards").document(lb)
@@ -82,14 +83,17 @@ def write_run(db: Any, ws: str, lb: str, run: str, models: int, samples: int) ->
                 )
             writer.set(
                 cells.document(f"{model_id}__{c}"),
-                {
-                    "leaderboard_model_id": model_id,
-                    "chunk": c,
-                    "state": "scored",
-                    "n": len(rows),
-                    "samples": rows,
-                    "summary": cell_summary(rows),
-                },
+                # Stored as the pipeline stores a cell: its answers packed.
+                pack_cell(
+                    {
+                        "leaderboard_model_id": model_id,
+                        "chunk": c,
+                        "state": "scored",
+                        "n": len(rows),
+                        "samples": rows,
+                        "summary": cell_summary(rows),
+                    }
+                ),
             )
     writer.close()
 
