@@ -65,6 +65,8 @@ PODIUM_PLACEHOLDER = "{input}"
 DUMMY_API_KEY = "sk-standin-dummy"
 # promptfoo exits with this when some assertion failed (PROMPTFOO_FAILED_TEST_EXIT_CODE).
 FAILED_TESTS_EXIT_CODE = 100
+# A result's failureReason when the provider call failed (promptfoo's ResultFailureReason.ERROR).
+FAILURE_REASON_ERROR = 2
 # Nothing listens on the discard port: a proxied request is refused at once, on this machine.
 BLACKHOLE_PROXY = "http://127.0.0.1:9"
 _NUNJUCKS_OPENERS = ("{{", "{%", "{#")
@@ -77,11 +79,11 @@ class PromptfooError(RuntimeError):
 @dataclass(frozen=True)
 class PromptfooResult:
     wall_seconds: float  # subprocess start to exit: Node start-up, config load, eval, DB, output
-    requests: int  # rows in the output JSON's results (one per provider call)
+    requests: int  # lines of the output JSONL (one result per provider call)
     passes: int
     failures: int  # the answer came back and failed the equals assertion
     errors: int  # no usable answer (HTTP error, timeout, ...)
-    reported_seconds: float | None  # promptfoo's own results.stats.durationMs, if present
+    reported_seconds: float | None  # the "Duration:" promptfoo printed, if it did
     effective_concurrency: int | None  # "up to N at a time" as promptfoo printed it
     command: tuple[str, ...]
     exit_code: int
@@ -267,7 +269,9 @@ def run_promptfoo(
     config_dir.mkdir()
     home.mkdir()
     config_path = run_dir / "promptfooconfig.yaml"
-    output_path = run_dir / "output.json"
+    # JSONL: promptfoo refuses a JSON export of 250,000 results ("Dataset too large for JSON
+    # export"), after the eval; JSONL streams one result a line, at any size.
+    output_path = run_dir / "output.jsonl"
     config = promptfoo_config(
         base_url=base_url,
         models=models,
@@ -311,19 +315,32 @@ def run_promptfoo(
             f"--- stdout ---\n{completed.stdout[-4000:]}\n"
             f"--- stderr ---\n{completed.stderr[-4000:]}"
         )
-    output = json.loads(output_path.read_text())
-    results = output["results"]
-    rows = results["results"]
-    stats = results.get("stats", {})
-    duration_ms = stats.get("durationMs")
+    passes = failures = errors = requests = 0
+    with output_path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            requests += 1
+            if row.get("success"):
+                passes += 1
+            elif row.get("failureReason") == FAILURE_REASON_ERROR:
+                errors += 1
+            else:
+                failures += 1
+    took = re.search(r"Duration: (?:(\d+)h )?(?:(\d+)m )?(\d+(?:\.\d+)?)s", completed.stdout)
     announced = re.search(r"up to (\d+) at a time", completed.stdout + completed.stderr)
     return PromptfooResult(
         wall_seconds=wall_seconds,
-        requests=len(rows),
-        passes=int(stats.get("successes", sum(1 for row in rows if row.get("success")))),
-        failures=int(stats.get("failures", 0)),
-        errors=int(stats.get("errors", 0)),
-        reported_seconds=duration_ms / 1000 if isinstance(duration_ms, int | float) else None,
+        requests=requests,
+        passes=passes,
+        failures=failures,
+        errors=errors,
+        reported_seconds=(
+            int(took.group(1) or 0) * 3600 + int(took.group(2) or 0) * 60 + float(took.group(3))
+            if took
+            else None
+        ),
         effective_concurrency=int(announced.group(1)) if announced else None,
         command=command,
         exit_code=completed.returncode,
