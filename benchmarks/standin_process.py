@@ -118,6 +118,11 @@ class RemoteStandin:
         self._http = httpx.Client(base_url=self.url, timeout=10)
 
     @property
+    def pid(self) -> int:
+        """The stand-in's process id, which is also its process group's."""
+        return self._proc.pid
+
+    @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 

@@ -68,6 +68,11 @@ class Emulator:
     def started_here(self) -> bool:
         return self._proc is not None
 
+    @property
+    def pid(self) -> int | None:
+        """The emulator's process (and process group) id, if it was started here."""
+        return self._proc.pid if self._proc is not None else None
+
     def command(self, workdir: Path) -> list[str]:
         raise NotImplementedError
 

@@ -239,6 +239,31 @@ def test_a_chunk_read_once_is_served_from_memory_and_a_copy_each_time(ws, stack,
     assert stored.get_chunk(ws.id, lb["id"], version, 2) == chunks[2]  # the other kept all
 
 
+def test_chunks_a_version_writes_are_kept_as_written_without_reading_them_back(ws):
+    """The instance that pins a version serves its chunks from memory from then on: the
+    run's first tasks, often on that instance, need not read back what it has just stored."""
+    from shared.domain.errors import Conflict
+    from shared.repositories.runs import RunRepository
+
+    chunks = [
+        [{"index": 0, "input": "a", "expected": "1", "line": 1}],
+        [{"index": 1, "input": "b", "expected": None, "line": 2}],
+    ]
+    repo = RunRepository(ws.container.db)
+    repo.put_version(ws.id, "lb_mem", "dsv_mem", {"rows": 2}, chunks)
+    chunks[0][0]["input"] = "changed by the caller afterwards"
+    version_ref = (
+        ws.container.db.collection("workspaces").document(ws.id).collection("leaderboards")
+        .document("lb_mem").collection("dataset_versions").document("dsv_mem")
+    )  # fmt: skip
+    for snap in version_ref.collection("chunks").stream():
+        snap.reference.delete()
+    assert repo.get_chunk(ws.id, "lb_mem", "dsv_mem", 0)[0]["input"] == "a"
+    assert repo.get_chunk(ws.id, "lb_mem", "dsv_mem", 1) == chunks[1]
+    with pytest.raises(Conflict):  # another instance reads the store, where they are gone
+        RunRepository(ws.container.db).get_chunk(ws.id, "lb_mem", "dsv_mem", 0)
+
+
 def test_cells_and_chunks_are_committed_in_groups_the_emulator_accepts():
     # A warm run's cells near their 896 KiB budget, written by prepare: the commits must stay
     # under the 4 MiB a request the emulator (and gRPC by default) accept.

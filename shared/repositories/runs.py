@@ -394,6 +394,10 @@ class RunRepository:
         # The same content pinned by an earlier run is identical by construction.
         with suppress(AlreadyExists):
             ref.create(meta)
+        # Kept as written: the first tasks of the run often land on this instance, and a
+        # version never changes, so they need not read back what it has just stored.
+        for i, samples in enumerate(chunks):
+            self._chunks.put((ws, lb_id, version_id, i), [dict(s) for s in samples])
 
     def chunk_digests(self, ws: str, lb_id: str, version_id: str) -> dict[int, str]:
         """Chunk index -> its inputs' digest, without reading the samples (a field mask); a
