@@ -96,6 +96,16 @@ def group_cpu(pgid: int) -> float:
     return total
 
 
+def stolen_cpu() -> float:
+    """CPU seconds the hypervisor gave other guests while this machine's were ready to run
+    (``steal`` in /proc/stat): on a shared host the same run's figures vary with it."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return 0.0
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
 class CpuMeter:
     """CPU seconds of this process, the stand-in's and the emulator's between two readings:
     whether the machine, not the design, is what a figure ran into."""
@@ -105,9 +115,11 @@ class CpuMeter:
         self._start = self._read()
 
     def _read(self) -> dict[str, float]:
-        return {"podium": time.process_time()} | {
-            name: group_cpu(pgid) for name, pgid in self._groups.items()
-        }
+        return (
+            {"podium": time.process_time()}
+            | {name: group_cpu(pgid) for name, pgid in self._groups.items()}
+            | {"stolen": stolen_cpu()}
+        )
 
     def used(self) -> dict[str, float]:
         end = self._read()
@@ -431,11 +443,14 @@ def report(r: dict[str, Any]) -> None:
     )
     if "cpu_seconds" in r:
         # Two cores give 2 x wall CPU seconds; near that, the machine is the limit.
-        used = ", ".join(f"{name} {sec:.1f}" for name, sec in r["cpu_seconds"].items())
+        cpu = dict(r["cpu_seconds"])
+        stolen = cpu.pop("stolen", 0.0)
+        used = ", ".join(f"{name} {sec:.1f}" for name, sec in cpu.items())
         wall = next(s["wall_seconds"] for s in r["sides"] if s["name"] == "Podium")
         print(
             f"Podium's cold run used CPU seconds: {used} "
-            f"({sum(r['cpu_seconds'].values()) / wall:.2f} cores of {os.cpu_count()})"
+            f"({sum(cpu.values()) / wall:.2f} cores of {os.cpu_count()}); "
+            f"stolen by the host meanwhile {stolen:.1f}"
         )
 
 
@@ -533,6 +548,8 @@ def main() -> None:
     p.add_argument("--large", action="store_true", help="with --matrix: 25 x 10,000 too")
     p.add_argument("--large-all", action="store_true", help="--large at 8 in flight as well")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    p.add_argument("--record", action="store_true",
+                   help="with --side podium|promptfoo: record the result for --matrix --reuse")  # fmt: skip
     args = p.parse_args()
     if args.matrix:
         matrix(args)
@@ -540,7 +557,15 @@ def main() -> None:
     import logging
 
     logging.getLogger("podium").setLevel(logging.WARNING)
+    if args.record and args.side == "both":
+        p.error("--record takes one side: --side podium or --side promptfoo")
     result = one(args)
+    if args.record:
+        _record(
+            (args.models, args.samples, args.concurrency, args.latency_ms, args.chunk_size,
+             args.side),
+            result,
+        )  # fmt: skip
     if args.json:
         print(json.dumps(result))
     else:
