@@ -548,8 +548,9 @@ def main() -> None:
     p.add_argument("--large", action="store_true", help="with --matrix: 25 x 10,000 too")
     p.add_argument("--large-all", action="store_true", help="--large at 8 in flight as well")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
-    p.add_argument("--record", action="store_true",
-                   help="with --side podium|promptfoo: record the result for --matrix --reuse")  # fmt: skip
+    p.add_argument(
+        "--record", action="store_true", help="with one --side: keep the result for --reuse"
+    )
     args = p.parse_args()
     if args.matrix:
         matrix(args)
