@@ -433,6 +433,9 @@ def report(r: dict[str, Any]) -> None:
             f"{s['name']:10} {s['wall_seconds']:8.2f} {s['wall_seconds'] / r['ideal']:8.2f} "
             f"{s['calls']:7d} {s['peak_in_flight']:5d} {s['mean_in_flight']:6.1f}  {s['detail']}"
         )
+    if "runs" in r:
+        runs = ", ".join(f"{x:.2f}" for x in r["runs"])
+        print(f"the median of {len(r['runs'])} runs, x ideal in order: {runs}")
     if "writes_per_sample" not in r:
         return
     print(
@@ -482,6 +485,25 @@ def _record(key: tuple[Any, ...], result: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+# A configuration whose ideal is shorter than this runs ``--repeat`` times and reports the
+# median: a few seconds of the host's other guests (stolen time) move a 9-second run by 10%.
+REPEAT_BELOW_IDEAL_S = 60.0
+
+
+def _median_of(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The result whose wall time is the median of ``results``, with every run's wall time
+    over the ideal (``runs``), so the spread is printed and kept beside it."""
+
+    def wall(r: dict[str, Any]) -> float:
+        return float(r["sides"][0]["wall_seconds"])
+
+    ordered = sorted(results, key=wall)
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    if len(results) > 1:
+        median["runs"] = [round(wall(r) / r["ideal"], 3) for r in results]
+    return median
+
+
 def matrix(args: argparse.Namespace) -> None:
     grid = [(5, 1000, c) for c in (8, 32, 128)]
     if args.large or args.large_all:
@@ -503,8 +525,16 @@ def matrix(args: argparse.Namespace) -> None:
                 "--concurrency", str(concurrency), "--latency-ms", str(args.latency_ms),
                 "--chunk-size", str(args.chunk_size), "--side", side,
             ]  # fmt: skip
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            result = json.loads(out.stdout.strip().splitlines()[-1])
+            ideal = args.latency_ms / 1000 * math.ceil(models * samples / concurrency)
+            result = _median_of(
+                [
+                    json.loads(
+                        subprocess.run(cmd, capture_output=True, text=True, check=True)
+                        .stdout.strip().splitlines()[-1]
+                    )
+                    for _ in range(args.repeat if ideal < REPEAT_BELOW_IDEAL_S else 1)
+                ]
+            )  # fmt: skip
             _record(key, result)
             parts[side] = {"commit": _commit(), "at": "now", "result": result}
         for side, record in parts.items():
@@ -545,6 +575,9 @@ def main() -> None:
     p.add_argument("--reuse", action="store_true",
                    help="with --matrix: take sides already recorded (.results/)")  # fmt: skip
     p.add_argument("--matrix", action="store_true", help="issue 13's grid, each in a process")
+    p.add_argument("--repeat", type=int, default=3,
+                   help=f"with --matrix: runs of a configuration whose ideal is under "
+                        f"{REPEAT_BELOW_IDEAL_S:.0f} s; the median is reported")  # fmt: skip
     p.add_argument("--large", action="store_true", help="with --matrix: 25 x 10,000 too")
     p.add_argument("--large-all", action="store_true", help="--large at 8 in flight as well")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
@@ -552,6 +585,8 @@ def main() -> None:
         "--record", action="store_true", help="with one --side: keep the result for --reuse"
     )
     args = p.parse_args()
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
     if args.matrix:
         matrix(args)
         return
